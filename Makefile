@@ -1,0 +1,116 @@
+# microvm / microvmtest - one Makefile, objects under build/$(ARCH)[-san]/.
+#   make                 build with .config (made from configs/defconfig if absent)
+#   make defconfig       reset .config to configs/defconfig
+#   make menuconfig      edit .config
+#   make check           unit + integration tests (SANITIZE=address,undefined ok)
+#   make demo            build, prepare the reference guest, boot it
+#   make install PREFIX=/usr/local
+#   make clean
+
+ARCH ?= $(shell uname -m)
+SANITIZE ?=
+PREFIX ?= /usr/local
+V ?= 0
+Q := $(if $(filter 1,$(V)),,@)
+
+ifeq ($(ARCH),aarch64)
+CROSS_COMPILE ?= $(if $(filter aarch64,$(shell uname -m)),,aarch64-linux-gnu-)
+endif
+CC := $(CROSS_COMPILE)gcc
+
+B := build/$(ARCH)$(if $(SANITIZE),-san)
+GEN := $(B)/include
+
+CFLAGS ?= -O2 -g
+CFLAGS += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -MMD -MP \
+	  -Iinclude -Ivmm/$(ARCH) -I$(GEN)/generated -include autoconf.h
+ifneq ($(SANITIZE),)
+CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+LDLIBS := -lpthread
+
+all: microvm
+
+# --- configuration (kconfig-frontends) -------------------------------------
+.config:
+	$(Q)scripts/deps build
+	$(Q)KCONFIG_CONFIG=.config kconfig-conf --defconfig=configs/defconfig Kconfig >/dev/null
+
+defconfig:
+	$(Q)KCONFIG_CONFIG=.config kconfig-conf --defconfig=configs/defconfig Kconfig >/dev/null
+	@echo "wrote .config from configs/defconfig"
+
+menuconfig:
+	KCONFIG_CONFIG=.config kconfig-mconf Kconfig
+
+$(GEN)/config/auto.conf: .config Kconfig
+	$(Q)mkdir -p $(GEN)/config $(GEN)/generated
+	$(Q)cd $(B) && KCONFIG_CONFIG=../../.config kconfig-conf --silentoldconfig ../../Kconfig >/dev/null
+	$(Q)touch $@
+
+-include $(GEN)/config/auto.conf
+
+# --- sources ------------------------------------------------------------------
+core-y := vmm/image.c vmm/kvm.c vmm/memory.c vmm/vcpu.c vmm/bus.c vmm/eventloop.c vmm/log.c \
+	  vmm/options.c
+arch-x86_64 := vmm/x86_64/layout.c vmm/x86_64/boot.c vmm/x86_64/bzimage.c \
+	  vmm/x86_64/elf.c vmm/x86_64/cpu.c vmm/x86_64/acpi.c vmm/x86_64/power.c
+core-y += $(arch-$(ARCH))
+core-$(CONFIG_HOST_DECOMPRESS) += vmm/decompress.c
+core-$(CONFIG_SERIAL) += devices/serial.c
+core-$(CONFIG_PVPANIC) += devices/pvpanic.c
+
+ifeq ($(CONFIG_HOST_DECOMPRESS),y)
+LDLIBS += -lz -llzma -lzstd
+endif
+
+core-objs := $(core-y:%.c=$(B)/%.o)
+microvm-objs := $(core-objs) $(B)/vmm/main.o
+
+$(B)/microvm: $(microvm-objs)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+microvm: $(B)/microvm
+	$(Q)ln -sf $(B)/microvm build/microvm 2>/dev/null || true
+
+$(B)/%.o: %.c $(GEN)/config/auto.conf
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
+
+# --- tests --------------------------------------------------------------------
+unit-srcs := $(wildcard tests/unit/test_*.c)
+unit-bins := $(unit-srcs:tests/unit/%.c=$(B)/tests/%)
+guest-srcs := $(wildcard tests/tinyguest/*.S)
+
+$(B)/tests/%: tests/unit/%.c $(core-objs)
+	@mkdir -p $(dir $@)
+	@echo "  TEST    $@"
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(core-objs) $(LDLIBS) -lcmocka
+
+unit: $(unit-bins)
+	@set -e; for t in $(unit-bins); do echo "== $$t"; $$t; done
+
+deps-check:
+	$(Q)scripts/deps check
+
+check: deps-check
+	$(Q)$(MAKE) --no-print-directory microvm unit
+	$(Q)ARCH=$(ARCH) B=$(B) tests/run-integration
+
+demo:
+	$(Q)scripts/deps demo
+	$(Q)$(MAKE) --no-print-directory microvm
+	$(Q)tests/guest/build-tiny
+	$(Q)B=$(B) scripts/demo
+
+install: microvm
+	install -D -m 0755 $(B)/microvm $(DESTDIR)$(PREFIX)/bin/microvm
+
+clean:
+	rm -rf build
+
+.PHONY: all defconfig menuconfig microvm unit check deps-check demo install clean
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -1,0 +1,259 @@
+/* serial.c - a 16550A UART (ttyS0): output to stdout or a file, input from
+ * stdin.
+ *
+ * Guest accesses come from vCPU threads, input from the event loop; one mutex
+ * guards the registers. Input is read only while the receive FIFO has room,
+ * so a guest that does not read its console never makes microvm drop bytes.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "arch.h"
+#include "device.h"
+#include "eventloop.h"
+#include "log.h"
+#include "vm.h"
+
+enum { UART_RBR, UART_IER, UART_IIR, UART_LCR, UART_MCR, UART_LSR, UART_MSR, UART_SCR };
+#define LCR_DLAB 0x80
+#define MCR_LOOP 0x10
+#define LSR_DR 0x01
+#define LSR_THRE 0x20
+#define LSR_TEMT 0x40
+#define IER_RDI 0x01
+#define IER_THRI 0x02
+#define IIR_NONE 0x01
+#define IIR_THRI 0x02
+#define IIR_RDI 0x04
+#define IIR_FIFO 0xc0
+#define FCR_ENABLE 0x01
+#define RX_SIZE 256
+
+struct serial {
+	struct vm *vm;
+	pthread_mutex_t lock;
+	int out_fd, in_fd;
+	bool in_watched;
+	uint8_t ier, lcr, mcr, scr, dll, dlm, fcr;
+	bool thr_pending; /* THR-empty interrupt not yet acknowledged */
+	bool irq_level;
+	uint8_t rx[RX_SIZE];
+	unsigned rx_head, rx_len;
+};
+
+static const char *serial_opt = "stdio";
+
+static int serial_parse(const char *v)
+{
+	if (strcmp(v, "stdio") && strcmp(v, "none") && strncmp(v, "file:", 5)) {
+		log_error("--serial %s: expected stdio, file:PATH or none", v);
+		return -EINVAL;
+	}
+	if (!strncmp(v, "file:", 5) && !v[5]) {
+		log_error("--serial %s: file: needs a path", v);
+		return -EINVAL;
+	}
+	serial_opt = v;
+	return 0;
+}
+
+static uint8_t serial_iir(struct serial *s)
+{
+	uint8_t fifo = (s->fcr & FCR_ENABLE) ? IIR_FIFO : 0;
+	if ((s->ier & IER_RDI) && s->rx_len)
+		return IIR_RDI | fifo;
+	if ((s->ier & IER_THRI) && s->thr_pending)
+		return IIR_THRI | fifo;
+	return IIR_NONE | fifo;
+}
+
+/* Recompute the interrupt line after any state change (lock held). */
+static void serial_update_irq(struct serial *s)
+{
+	bool level = !(serial_iir(s) & IIR_NONE);
+	if (level != s->irq_level) {
+		s->irq_level = level;
+		vm_set_irq(s->vm, arch_devices.serial_irq, level);
+	}
+}
+
+static void serial_rx_push(struct serial *s, uint8_t c)
+{
+	if (s->rx_len < RX_SIZE)
+		s->rx[(s->rx_head + s->rx_len++) % RX_SIZE] = c;
+}
+
+static void serial_tx(struct serial *s, uint8_t c)
+{
+	if (s->mcr & MCR_LOOP) {
+		serial_rx_push(s, c);
+	} else if (s->out_fd >= 0) {
+		/* A failed console write must not stop the guest. */
+		while (write(s->out_fd, &c, 1) < 0 && errno == EINTR)
+			;
+	}
+	s->thr_pending = true;
+}
+
+static uint8_t serial_rx_pop(struct serial *s)
+{
+	if (!s->rx_len)
+		return 0;
+	uint8_t c = s->rx[s->rx_head];
+	s->rx_head = (s->rx_head + 1) % RX_SIZE;
+	s->rx_len--;
+	/* Room again: resume reading input (back-pressure off). */
+	if (s->in_fd >= 0 && !s->in_watched && s->rx_len < RX_SIZE / 2) {
+		s->in_watched = true;
+		el_mod_fd(s->vm->el, s->in_fd, EPOLLIN);
+	}
+	return c;
+}
+
+static uint8_t serial_msr(struct serial *s)
+{
+	if (!(s->mcr & MCR_LOOP))
+		return 0xb0; /* DCD, DSR, CTS: a terminal is always there */
+	/* Loopback: DTR->DSR, RTS->CTS, OUT1->RI, OUT2->DCD. */
+	return (s->mcr & 1) << 5 | (s->mcr & 2) << 3 | (s->mcr & 4) << 4 | (s->mcr & 8) << 4;
+}
+
+static uint8_t serial_reg_read(struct serial *s, unsigned reg)
+{
+	bool dlab = s->lcr & LCR_DLAB;
+	switch (reg) {
+	case UART_RBR: return dlab ? s->dll : serial_rx_pop(s);
+	case UART_IER: return dlab ? s->dlm : s->ier;
+	case UART_IIR: {
+		uint8_t iir = serial_iir(s);
+		/* Reading IIR acknowledges a THR-empty interrupt (16550 data sheet). */
+		if ((iir & 0x0f) == IIR_THRI)
+			s->thr_pending = false;
+		return iir;
+	}
+	case UART_LCR: return s->lcr;
+	case UART_MCR: return s->mcr;
+	case UART_LSR: return LSR_THRE | LSR_TEMT | (s->rx_len ? LSR_DR : 0);
+	case UART_MSR: return serial_msr(s);
+	default: return s->scr;
+	}
+}
+
+static void serial_reg_write(struct serial *s, unsigned reg, uint8_t v)
+{
+	bool dlab = s->lcr & LCR_DLAB;
+	switch (reg) {
+	case UART_RBR:
+		if (dlab)
+			s->dll = v;
+		else
+			serial_tx(s, v);
+		break;
+	case UART_IER:
+		if (dlab) {
+			s->dlm = v;
+		} else {
+			/* Enabling THRI with an empty THR raises it at once. */
+			if ((v & IER_THRI) && !(s->ier & IER_THRI))
+				s->thr_pending = true;
+			s->ier = v & 0x0f;
+		}
+		break;
+	case UART_IIR:
+		s->fcr = v;
+		if (v & 0x02) /* clear receive FIFO */
+			s->rx_len = 0;
+		break;
+	case UART_LCR: s->lcr = v; break;
+	case UART_MCR: s->mcr = v & 0x1f; break;
+	case UART_SCR: s->scr = v; break;
+	default: break; /* LSR and MSR are read-only */
+	}
+}
+
+static void serial_read(void *opaque, uint64_t off, void *data, unsigned len)
+{
+	struct serial *s = opaque;
+	pthread_mutex_lock(&s->lock);
+	memset(data, 0, len);
+	*(uint8_t *)data = serial_reg_read(s, off & 7);
+	serial_update_irq(s);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void serial_write(void *opaque, uint64_t off, const void *data, unsigned len)
+{
+	struct serial *s = opaque;
+	(void)len;
+	pthread_mutex_lock(&s->lock);
+	serial_reg_write(s, off & 7, *(const uint8_t *)data);
+	serial_update_irq(s);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void serial_input(void *opaque, int fd, uint32_t events)
+{
+	struct serial *s = opaque;
+	uint8_t buf[RX_SIZE];
+	pthread_mutex_lock(&s->lock);
+	ssize_t n = read(fd, buf, RX_SIZE - s->rx_len);
+	if (n <= 0 && !(n < 0 && (errno == EAGAIN || errno == EINTR))) {
+		el_del_fd(s->vm->el, fd); /* EOF or error: no more input */
+		s->in_fd = -1;
+		s->in_watched = false;
+	}
+	for (ssize_t i = 0; i < n; i++)
+		serial_rx_push(s, buf[i]);
+	if (s->in_fd >= 0 && s->rx_len == RX_SIZE) {
+		s->in_watched = false;
+		el_mod_fd(s->vm->el, fd, 0);
+	}
+	serial_update_irq(s);
+	pthread_mutex_unlock(&s->lock);
+	(void)events;
+}
+
+static int serial_open_out(const char *opt)
+{
+	if (!strcmp(opt, "stdio"))
+		return STDOUT_FILENO;
+	int fd = open(opt + 5, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		log_error("--serial %s: %m", opt);
+	return fd < 0 ? -errno : fd;
+}
+
+static int serial_setup(struct vm *vm)
+{
+	if (!strcmp(serial_opt, "none"))
+		return 0;
+	struct serial *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->vm = vm;
+	s->in_fd = -1;
+	pthread_mutex_init(&s->lock, NULL);
+	s->out_fd = serial_open_out(serial_opt);
+	if (s->out_fd < 0) {
+		int r = s->out_fd;
+		free(s);
+		return r;
+	}
+	if (!strcmp(serial_opt, "stdio") &&
+	    el_add_fd(vm->el, STDIN_FILENO, EPOLLIN, serial_input, s) == 0) {
+		s->in_fd = STDIN_FILENO;
+		s->in_watched = true;
+	}
+	/* Devices live until exit; the OS frees them with the process. */
+	return bus_register(&vm->bus[arch_devices.serial_bus], arch_devices.serial_base, 8,
+			    serial_read, serial_write, s, "serial");
+}
+
+DEVICE(serial, .name = "serial", .option = "serial",
+       .usage = "--serial stdio|file:PATH|none  ttyS0 (default stdio)",
+       .parse = serial_parse, .setup = serial_setup);

@@ -1,0 +1,41 @@
+/* eventloop.h - the device event loop (one thread, epoll).
+ *
+ * Backends (stdin for the serial port, later sockets, block workers'
+ * completions) register file descriptors here; callbacks run on the loop
+ * thread. vCPU threads never wait in it: they only signal it through
+ * eventfds.
+ */
+#ifndef EVENTLOOP_H
+#define EVENTLOOP_H
+
+#include <stdint.h>
+
+struct eventloop;
+
+/* Called with the fd and the epoll events that fired. */
+typedef void (*el_fd_fn)(void *opaque, int fd, uint32_t events);
+
+/* Create a loop. Returns NULL with errno set on failure. */
+struct eventloop *el_new(void);
+
+/* Watch fd for events (EPOLLIN, EPOLLOUT, ...), calling fn(opaque, fd, ev).
+ * Returns 0 or -errno. */
+int el_add_fd(struct eventloop *el, int fd, uint32_t events, el_fd_fn fn, void *opaque);
+
+/* Change the events watched on fd. Returns 0 or -errno. */
+int el_mod_fd(struct eventloop *el, int fd, uint32_t events);
+
+/* Stop watching fd (it is not closed). Returns 0 or -errno. */
+int el_del_fd(struct eventloop *el, int fd);
+
+/* Run callbacks until el_stop(); returns 0 or -errno on epoll failure.
+ * Meant to run on its own thread. */
+int el_run(struct eventloop *el);
+
+/* Make el_run() return; safe from any thread. */
+void el_stop(struct eventloop *el);
+
+/* Free the loop (after el_run() has returned). */
+void el_free(struct eventloop *el);
+
+#endif

@@ -1,0 +1,23 @@
+/* image.h - helpers for loading kernel and initrd files, shared by the
+ * architecture loaders. */
+#ifndef IMAGE_H
+#define IMAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Read the whole file at path into a new buffer (*buf, *len; free() it).
+ * Returns 0 or -errno. */
+int image_read(const char *path, uint8_t **buf, size_t *len);
+
+/* Which compression buf starts with: "gzip", "xz", "zstd", "lz4", "lzma",
+ * "bzip2", "lzo" or NULL when unknown. */
+const char *image_compression(const uint8_t *buf, size_t len);
+
+/* Decompress buf (gzip, xz or zstd) into a new buffer of at most max bytes.
+ * Returns 0, -ENOTSUP for a format microvm was built without, -EINVAL for
+ * corrupt data, -EFBIG when the output exceeds max, -ENOMEM. */
+int image_decompress(const uint8_t *buf, size_t len, size_t max, uint8_t **out,
+		     size_t *outlen);
+
+#endif

@@ -1,0 +1,120 @@
+/* vm.h - the virtual machine: KVM handles, guest memory, vCPUs, how it ends.
+ *
+ * One struct vm per process. The core (vmm/) owns it; architecture code
+ * (vmm/ARCH/) fills in the layout and boot state through the hooks in
+ * arch.h; devices reach guest memory only through vm_gpa_ptr().
+ */
+#ifndef VM_H
+#define VM_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "bus.h"
+
+struct eventloop;
+
+/* Exit statuses of microvm (documented in README and docs/architecture.md). */
+enum vm_status {
+	VM_EXIT_POWEROFF = 0, /* guest powered off */
+	VM_EXIT_ERROR = 1,    /* monitor error: bad option, KVM failure */
+	VM_EXIT_REBOOT = 2,   /* guest asked for a reset or triple-faulted */
+	VM_EXIT_PANIC = 3,    /* guest kernel panicked (pvpanic) */
+	VM_EXIT_SIGNAL = 4,   /* microvm got SIGTERM/SIGINT/SIGHUP */
+};
+
+#define VM_MAX_RAM_REGIONS 4
+#define VM_MAX_CPUS 64
+
+/* A contiguous piece of guest RAM backed by one host mapping. */
+struct vm_ram {
+	uint64_t gpa;  /* guest-physical start */
+	uint64_t size; /* bytes */
+	uint8_t *host; /* host address of gpa */
+};
+
+struct vcpu {
+	struct vm *vm;
+	int id;                /* 0..ncpus-1, also its APIC id / MPIDR index */
+	int fd;                /* KVM vCPU fd */
+	struct kvm_run *run;   /* mmap of the vCPU fd */
+	pthread_t thread;
+	bool started;
+};
+
+/* What the user asked for (from the command line). */
+struct vm_config {
+	const char *kernel;  /* path to bzImage / vmlinux / Image */
+	const char *initrd;  /* path or NULL */
+	const char *cmdline; /* kernel command line, never NULL */
+	uint64_t mem_size;   /* bytes of guest RAM */
+	int ncpus;
+	bool acpi;           /* describe devices in ACPI (x86) */
+};
+
+struct vm {
+	struct vm_config cfg;
+	int kvm_fd, vm_fd;
+	int run_size; /* mmap size of struct kvm_run */
+	struct vm_ram ram[VM_MAX_RAM_REGIONS];
+	int nram;
+	struct vcpu vcpus[VM_MAX_CPUS];
+	struct bus bus[BUS_NSPACES];
+	struct eventloop *el;
+	/* Set once by the first vm_request_exit(); the status microvm exits with. */
+	atomic_int exit_status;
+	atomic_bool exiting;
+	int exit_efd; /* eventfd the main thread waits on for the exit request */
+	void *arch;   /* architecture private state */
+};
+
+/* Parse microvm's command line into cfg (defaults filled in; device options
+ * go to their device's parse()). Returns 0, 1 when --help was asked for, or
+ * -EINVAL after printing one line naming the bad option. */
+int vm_options(struct vm_config *cfg, int argc, char **argv);
+
+/* Print --help text to f. */
+void vm_usage(FILE *f);
+
+/* Host pointer for guest-physical [gpa, gpa+len) when that whole range is
+ * inside one RAM region, else NULL (out of range, in a hole, or overflowing).
+ * The only way any code touches guest memory. */
+void *vm_gpa_ptr(const struct vm *vm, uint64_t gpa, uint64_t len);
+
+/* Map guest RAM according to the region table already in vm->ram (filled by
+ * arch_memory_layout) and register it with KVM. Returns 0 or -errno. */
+int vm_ram_setup(struct vm *vm);
+
+/* Ask the VM to stop with status: the first caller wins, vCPUs are kicked
+ * out of KVM_RUN and the main thread wakes up. Safe from any thread. */
+void vm_request_exit(struct vm *vm, enum vm_status status, const char *why);
+
+/* Raise (level=1) or lower (0) guest interrupt line irq through the
+ * in-kernel irqchip. Returns 0 or -errno. */
+int vm_set_irq(struct vm *vm, unsigned irq, int level);
+
+/* Open /dev/kvm, create the VM and check capabilities. On failure prints one
+ * line saying what is missing and returns -errno. */
+int kvm_open(struct vm *vm);
+
+/* True when /dev/kvm is the kvm_pvm module (runs only PVM-enabled kernels). */
+bool kvm_is_pvm(void);
+
+/* Create vCPU id and map its kvm_run. Returns 0 or -errno. */
+int vcpu_create(struct vm *vm, int id);
+
+/* Start one thread per vCPU running KVM_RUN until the VM exits. */
+int vcpu_start_all(struct vm *vm);
+
+/* Kick and join all vCPU threads. */
+void vcpu_stop_all(struct vm *vm);
+
+/* Handle one KVM_EXIT_IO / KVM_EXIT_MMIO; shared by the vCPU loop and tests. */
+void vcpu_handle_pio(struct vcpu *vcpu);
+void vcpu_handle_mmio(struct vcpu *vcpu);
+
+#endif

@@ -1,0 +1,119 @@
+/* eventloop.c - epoll loop for device backends, run on one thread. */
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "eventloop.h"
+
+#define EL_MAX_FDS 256
+
+struct el_watch {
+	int fd;
+	el_fd_fn fn;
+	void *opaque;
+};
+
+struct eventloop {
+	int epfd;
+	int stopfd; /* eventfd: el_stop() writes, the loop wakes and returns */
+	struct el_watch watches[EL_MAX_FDS];
+};
+
+struct eventloop *el_new(void)
+{
+	struct eventloop *el = calloc(1, sizeof(*el));
+	if (!el)
+		return NULL;
+	el->epfd = epoll_create1(EPOLL_CLOEXEC);
+	el->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	for (int i = 0; i < EL_MAX_FDS; i++)
+		el->watches[i].fd = -1;
+	if (el->epfd < 0 || el->stopfd < 0 ||
+	    el_add_fd(el, el->stopfd, EPOLLIN, NULL, NULL) < 0) {
+		int e = errno;
+		el_free(el);
+		errno = e;
+		return NULL;
+	}
+	return el;
+}
+
+static struct el_watch *el_slot(struct eventloop *el, int fd)
+{
+	for (int i = 0; i < EL_MAX_FDS; i++)
+		if (el->watches[i].fd == fd)
+			return &el->watches[i];
+	return NULL;
+}
+
+int el_add_fd(struct eventloop *el, int fd, uint32_t events, el_fd_fn fn, void *opaque)
+{
+	struct el_watch *w = el_slot(el, -1);
+	if (!w)
+		return -ENOSPC;
+	struct epoll_event ev = { .events = events, .data.ptr = w };
+	if (epoll_ctl(el->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		return -errno;
+	*w = (struct el_watch){ fd, fn, opaque };
+	return 0;
+}
+
+int el_mod_fd(struct eventloop *el, int fd, uint32_t events)
+{
+	struct el_watch *w = el_slot(el, fd);
+	if (!w)
+		return -ENOENT;
+	struct epoll_event ev = { .events = events, .data.ptr = w };
+	return epoll_ctl(el->epfd, EPOLL_CTL_MOD, fd, &ev) < 0 ? -errno : 0;
+}
+
+int el_del_fd(struct eventloop *el, int fd)
+{
+	struct el_watch *w = el_slot(el, fd);
+	if (!w)
+		return -ENOENT;
+	epoll_ctl(el->epfd, EPOLL_CTL_DEL, fd, NULL);
+	w->fd = -1;
+	return 0;
+}
+
+int el_run(struct eventloop *el)
+{
+	struct epoll_event evs[32];
+	for (;;) {
+		int n = epoll_wait(el->epfd, evs, 32, -1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		for (int i = 0; i < n; i++) {
+			struct el_watch *w = evs[i].data.ptr;
+			if (w->fd == el->stopfd)
+				return 0;
+			if (w->fd >= 0 && w->fn)
+				w->fn(w->opaque, w->fd, evs[i].events);
+		}
+	}
+}
+
+void el_stop(struct eventloop *el)
+{
+	uint64_t one = 1;
+	if (write(el->stopfd, &one, sizeof(one)) < 0) {
+		/* The counter cannot overflow from one write; nothing to do. */
+	}
+}
+
+void el_free(struct eventloop *el)
+{
+	if (!el)
+		return;
+	if (el->epfd >= 0)
+		close(el->epfd);
+	if (el->stopfd >= 0)
+		close(el->stopfd);
+	free(el);
+}

@@ -1,0 +1,105 @@
+/* kvm.c - opening /dev/kvm, capability checks, VM-wide requests. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "vm.h"
+
+static const struct {
+	int cap;
+	const char *name;
+} kvm_caps[] = {
+	{ KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY" },
+	{ KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP" },
+	{ KVM_CAP_IOEVENTFD, "KVM_CAP_IOEVENTFD" },
+	{ KVM_CAP_IRQFD, "KVM_CAP_IRQFD" },
+	{ KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT" },
+#ifdef __x86_64__
+	{ KVM_CAP_PIT2, "KVM_CAP_PIT2" },
+	{ KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID" },
+	{ KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR" },
+#endif
+};
+
+bool kvm_is_pvm(void)
+{
+	return access("/sys/module/kvm_pvm", F_OK) == 0;
+}
+
+static int kvm_open_dev(void)
+{
+	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (fd >= 0)
+		return fd;
+	int e = errno;
+	if (e == ENOENT)
+		log_error("/dev/kvm does not exist: KVM is not available on this "
+			  "host (load kvm_intel or kvm_amd, or enable virtualisation)");
+	else if (e == EACCES || e == EPERM)
+		log_error("no permission to open /dev/kvm: add the user to the "
+			  "'kvm' group or run as root");
+	else
+		log_error("cannot open /dev/kvm: %s", strerror(e));
+	return -e;
+}
+
+int kvm_open(struct vm *vm)
+{
+	vm->kvm_fd = kvm_open_dev();
+	if (vm->kvm_fd < 0)
+		return vm->kvm_fd;
+	int ver = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
+	if (ver != KVM_API_VERSION) {
+		log_error("/dev/kvm speaks KVM API %d, expected %d", ver, KVM_API_VERSION);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < sizeof(kvm_caps) / sizeof(kvm_caps[0]); i++) {
+		if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, kvm_caps[i].cap) <= 0) {
+			log_error("this host's KVM lacks %s, which microvm needs",
+				  kvm_caps[i].name);
+			return -ENOTSUP;
+		}
+	}
+	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	if (vm->vm_fd < 0) {
+		int e = errno;
+		log_error("KVM_CREATE_VM: %s", strerror(e));
+		return -e;
+	}
+	vm->run_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (vm->run_size <= 0) {
+		log_error("KVM_GET_VCPU_MMAP_SIZE failed");
+		return -EINVAL;
+	}
+	vm->exit_efd = eventfd(0, EFD_CLOEXEC);
+	if (vm->exit_efd < 0)
+		return -errno;
+	if (kvm_is_pvm())
+		log_debug("this host's KVM is PVM (kvm_pvm): only PVM-enabled guest kernels run here");
+	return 0;
+}
+
+void vm_request_exit(struct vm *vm, enum vm_status status, const char *why)
+{
+	bool expected = false;
+	if (!atomic_compare_exchange_strong(&vm->exiting, &expected, true))
+		return;
+	atomic_store(&vm->exit_status, status);
+	log_debug("stopping: %s", why);
+	uint64_t one = 1;
+	if (write(vm->exit_efd, &one, sizeof(one)) < 0)
+		log_error("exit eventfd: %m");
+}
+
+int vm_set_irq(struct vm *vm, unsigned irq, int level)
+{
+	struct kvm_irq_level l = { .irq = irq, .level = level };
+	return ioctl(vm->vm_fd, KVM_IRQ_LINE, &l) < 0 ? -errno : 0;
+}

@@ -1,0 +1,122 @@
+/* main.c - microvm: boot a Linux kernel under KVM, exit with how it stopped. */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "arch.h"
+#include "device.h"
+#include "eventloop.h"
+#include "log.h"
+#include "vm.h"
+
+static void *eventloop_thread(void *arg)
+{
+	struct vm *vm = arg;
+	if (el_run(vm->el) < 0)
+		vm_request_exit(vm, VM_EXIT_ERROR, "event loop failed");
+	return NULL;
+}
+
+/* Say what is wrong with a file before touching KVM. */
+static int check_file(const char *opt, const char *path)
+{
+	struct stat st;
+	if (stat(path, &st) < 0 || access(path, R_OK) < 0) {
+		log_error("%s %s: %s", opt, path, strerror(errno));
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		log_error("%s %s: not a regular file", opt, path);
+		return -1;
+	}
+	return 0;
+}
+
+/* Build the machine: memory, irqchip, devices, kernel, vCPUs. */
+static int vm_build(struct vm *vm)
+{
+	int r = kvm_open(vm);
+	if (r == 0)
+		r = arch_memory_layout(vm);
+	if (r == 0)
+		r = vm_ram_setup(vm);
+	if (r == 0)
+		r = arch_vm_init(vm);
+	if (r == 0 && !(vm->el = el_new()))
+		r = -errno;
+	device_foreach(d) {
+		if (r == 0 && d->setup)
+			r = d->setup(vm);
+	}
+	if (r == 0)
+		r = arch_load_kernel(vm);
+	for (int i = 0; r == 0 && i < vm->cfg.ncpus; i++) {
+		r = vcpu_create(vm, i);
+		if (r == 0)
+			r = arch_vcpu_init(&vm->vcpus[i]);
+	}
+	return r;
+}
+
+/* Wait for the guest to stop or a signal to arrive; returns the status. */
+static int vm_wait(struct vm *vm, int sigfd)
+{
+	struct pollfd p[2] = { { vm->exit_efd, POLLIN, 0 }, { sigfd, POLLIN, 0 } };
+	for (;;) {
+		if (poll(p, 2, -1) < 0 && errno != EINTR)
+			return VM_EXIT_ERROR;
+		if (p[1].revents) {
+			struct signalfd_siginfo si;
+			if (read(sigfd, &si, sizeof(si)) == sizeof(si))
+				vm_request_exit(vm, VM_EXIT_SIGNAL, strsignal(si.ssi_signo));
+		}
+		if (atomic_load(&vm->exiting))
+			return atomic_load(&vm->exit_status);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static struct vm vm;
+	log_prog = "microvm";
+	int r = vm_options(&vm.cfg, argc, argv);
+	if (r != 0) {
+		if (r == 1)
+			vm_usage(stdout);
+		return r == 1 ? 0 : VM_EXIT_ERROR;
+	}
+	/* Termination signals become an orderly stop; SIGUSR1 kicks vCPUs
+	 * and is unblocked only in their threads. */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	sigdelset(&set, SIGUSR1);
+	int sigfd = signalfd(-1, &set, SFD_CLOEXEC);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (check_file("--kernel", vm.cfg.kernel) < 0 ||
+	    (vm.cfg.initrd && check_file("--initrd", vm.cfg.initrd) < 0) || vm_build(&vm) < 0)
+		return VM_EXIT_ERROR;
+	pthread_t elt;
+	if (pthread_create(&elt, NULL, eventloop_thread, &vm) != 0 || vcpu_start_all(&vm) < 0)
+		return VM_EXIT_ERROR;
+	int status = vm_wait(&vm, sigfd);
+	vcpu_stop_all(&vm);
+	el_stop(vm.el);
+	pthread_join(elt, NULL);
+	device_foreach(d) {
+		if (d->teardown)
+			d->teardown(&vm);
+	}
+	log_debug("exit status %d", status);
+	return status;
+}

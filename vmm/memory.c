@@ -1,0 +1,53 @@
+/* memory.c - guest RAM: mapping, registration with KVM, checked access. */
+#include <errno.h>
+#include <linux/kvm.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+
+#include "log.h"
+#include "vm.h"
+
+void *vm_gpa_ptr(const struct vm *vm, uint64_t gpa, uint64_t len)
+{
+	for (int i = 0; i < vm->nram; i++) {
+		const struct vm_ram *r = &vm->ram[i];
+		/* Written so that no sum can overflow: gpa - r->gpa is only
+		 * computed once gpa >= r->gpa. */
+		if (gpa < r->gpa || gpa - r->gpa > r->size)
+			continue;
+		if (len > r->size - (gpa - r->gpa))
+			return NULL;
+		return r->host + (gpa - r->gpa);
+	}
+	return NULL;
+}
+
+int vm_ram_setup(struct vm *vm)
+{
+	for (int i = 0; i < vm->nram; i++) {
+		struct vm_ram *r = &vm->ram[i];
+		/* NORESERVE: untouched guest pages cost nothing on the host. */
+		void *p = mmap(NULL, r->size, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (p == MAP_FAILED) {
+			int e = errno;
+			log_error("cannot allocate %llu MiB of guest memory: %m",
+				  (unsigned long long)(r->size >> 20));
+			return -e;
+		}
+		madvise(p, r->size, MADV_HUGEPAGE);
+		r->host = p;
+		struct kvm_userspace_memory_region reg = {
+			.slot = i,
+			.guest_phys_addr = r->gpa,
+			.memory_size = r->size,
+			.userspace_addr = (uintptr_t)p,
+		};
+		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &reg) < 0) {
+			int e = errno;
+			log_error("KVM_SET_USER_MEMORY_REGION: %m");
+			return -e;
+		}
+	}
+	return 0;
+}
