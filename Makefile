@@ -83,7 +83,16 @@ $(B)/%.o: %.c $(GEN)/config/auto.conf
 # --- tests --------------------------------------------------------------------
 unit-srcs := $(wildcard tests/unit/test_*.c)
 unit-bins := $(unit-srcs:tests/unit/%.c=$(B)/tests/%)
-guest-srcs := $(wildcard tests/tinyguest/*.S)
+tiny-srcs := $(wildcard tests/tinyguest/*.S)
+tiny-elfs := $(tiny-srcs:tests/tinyguest/%.S=$(B)/tinyguest/%.elf)
+
+# Hand-written guests are ELF files the x86_64 loader enters in 64-bit mode.
+$(B)/tinyguest/%.elf: tests/tinyguest/%.S tests/tinyguest/tiny.h
+	@mkdir -p $(dir $@)
+	@echo "  AS      $@"
+	$(Q)$(CC) -nostdlib -static -no-pie -Wl,-Ttext=0x200000 -Wl,--build-id=none -o $@ $<
+
+tinyguests: $(tiny-elfs)
 
 $(B)/tests/%: tests/unit/%.c $(core-objs)
 	@mkdir -p $(dir $@)
@@ -97,7 +106,8 @@ deps-check:
 	$(Q)scripts/deps check
 
 check: deps-check
-	$(Q)$(MAKE) --no-print-directory microvm unit
+	$(Q)$(MAKE) --no-print-directory microvm unit tinyguests
+	$(Q)tests/tinyguest/run $(B)/microvm $(B)/tinyguest
 	$(Q)ARCH=$(ARCH) B=$(B) tests/run-integration
 
 demo:
@@ -112,5 +122,5 @@ install: microvm
 clean:
 	rm -rf build
 
-.PHONY: all defconfig menuconfig microvm unit check deps-check demo install clean
+.PHONY: all defconfig menuconfig microvm unit tinyguests check deps-check demo install clean
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -201,7 +201,10 @@ static void serial_input(void *opaque, int fd, uint32_t events)
 	struct serial *s = opaque;
 	uint8_t buf[RX_SIZE];
 	pthread_mutex_lock(&s->lock);
-	ssize_t n = read(fd, buf, RX_SIZE - s->rx_len);
+	/* read() of 0 bytes would look like EOF: with a full FIFO just wait. */
+	ssize_t n = s->rx_len < RX_SIZE ? read(fd, buf, RX_SIZE - s->rx_len) : -1;
+	if (n == -1 && s->rx_len == RX_SIZE)
+		errno = EAGAIN;
 	if (n <= 0 && !(n < 0 && (errno == EAGAIN || errno == EINTR))) {
 		el_del_fd(s->vm->el, fd); /* EOF or error: no more input */
 		s->in_fd = -1;

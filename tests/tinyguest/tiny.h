@@ -1,0 +1,54 @@
+/* tiny.h - macros for the hand-written test guests (64-bit, entered by
+ * microvm's ELF loader with rsi = boot_params). Ports match vmm/x86_64/x86.h. */
+#define UART 0x3f8
+#define SLEEP_CTL 0x3c0
+#define RESET_REG 0x3c2
+#define PVPANIC 0x505
+
+/* A stack for guests that call subroutines (microvm leaves %rsp at 0). */
+.macro stack
+	lea stack_top(%rip), %rsp
+	.pushsection .bss
+	.p2align 4
+	.skip 4096
+stack_top:
+	.popsection
+.endm
+
+/* Print the string at label (length len) on the UART. */
+.macro print label, len
+	lea \label(%rip), %rsi
+	mov $\len, %ecx
+	mov $UART, %dx
+	rep outsb
+.endm
+
+/* ACPI S5: SLP_TYP 5 << 2 | SLP_EN. */
+.macro poweroff
+	mov $SLEEP_CTL, %dx
+	mov $0x34, %al
+	out %al, %dx
+	hlt
+.endm
+
+/* Print the byte in %al as two hex digits (clobbers %rbx, %rdx). */
+.macro hexbyte
+	mov %al, %bl
+	shr $4, %al
+	call hexdigit
+	mov %bl, %al
+	and $0xf, %al
+	call hexdigit
+.endm
+
+.macro define_hexdigit
+hexdigit:
+	and $0xf, %al
+	add $'0', %al
+	cmp $'9', %al
+	jbe 1f
+	add $('a' - '9' - 1), %al
+1:	mov $UART, %dx
+	out %al, %dx
+	ret
+.endm
