@@ -20,4 +20,18 @@ const char *image_compression(const uint8_t *buf, size_t len);
 int image_decompress(const uint8_t *buf, size_t len, size_t max, uint8_t **out,
 		     size_t *outlen);
 
+/* The cache of unpacked kernels, so that each kernel file is decompressed
+ * once, not at every boot. Entries are keyed by the source file's identity
+ * (device, inode, size, mtime, ctime) and live in $MICROVM_CACHE, else
+ * $XDG_CACHE_HOME/microvm, else ~/.cache/microvm; MICROVM_CACHE=off
+ * disables it. */
+
+/* Load the cached unpacked form of the file at path into a new buffer.
+ * Returns 0, or -ENOENT when there is none (or the cache is off). */
+int image_cache_load(const char *path, uint8_t **buf, size_t *len);
+
+/* Store buf as the unpacked form of path; best effort, errors are only
+ * logged with --verbose. */
+void image_cache_store(const char *path, const uint8_t *buf, size_t len);
+
 #endif

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "bus.h"
 
@@ -70,7 +71,11 @@ struct vm {
 	atomic_bool exiting;
 	int exit_efd; /* eventfd the main thread waits on for the exit request */
 	void *arch;   /* architecture private state */
+	struct timespec start; /* when main() began, for --verbose timings */
 };
+
+/* Milliseconds since vm->start. */
+double vm_elapsed_ms(const struct vm *vm);
 
 /* Parse microvm's command line into cfg (defaults filled in; device options
  * go to their device's parse()). Returns 0, 1 when --help was asked for, or

@@ -1,12 +1,14 @@
 /* image.c - reading kernel/initrd files and recognising compression. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "image.h"
+#include "log.h"
 
 int image_read(const char *path, uint8_t **buf, size_t *len)
 {
@@ -62,4 +64,84 @@ const char *image_compression(const uint8_t *buf, size_t len)
 		    !memcmp(buf, image_magics[i].magic, image_magics[i].len))
 			return image_magics[i].name;
 	return NULL;
+}
+
+/* Cache file name for path, or -ENOENT when caching is off or impossible. */
+static int image_cache_name(const char *path, char *name, size_t size)
+{
+	const char *dir = getenv("MICROVM_CACHE"), *base = NULL, *sub = "";
+	if (dir && !strcmp(dir, "off"))
+		return -ENOENT;
+	if (!dir || !*dir) {
+		if ((base = getenv("XDG_CACHE_HOME")) && *base)
+			sub = "/microvm";
+		else if ((base = getenv("HOME")) && *base)
+			sub = "/.cache/microvm";
+		else
+			return -ENOENT;
+	}
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return -errno;
+	char id[160];
+	snprintf(id, sizeof(id), "%llu:%llu:%lld:%lld.%ld:%lld.%ld",
+		 (unsigned long long)st.st_dev, (unsigned long long)st.st_ino,
+		 (long long)st.st_size, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
+		 (long long)st.st_ctim.tv_sec, st.st_ctim.tv_nsec);
+	uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
+	for (const char *c = id; *c; c++)
+		h = (h ^ (uint8_t)*c) * 0x100000001b3ULL;
+	int n = snprintf(name, size, "%s%s/kernel-%016llx", dir ? dir : base, sub,
+			 (unsigned long long)h);
+	return n > 0 && (size_t)n < size ? 0 : -ENAMETOOLONG;
+}
+
+int image_cache_load(const char *path, uint8_t **buf, size_t *len)
+{
+	char name[4096];
+	int r = image_cache_name(path, name, sizeof(name));
+	return r < 0 ? r : image_read(name, buf, len);
+}
+
+static int mkdir_p(char *dir)
+{
+	for (char *p = dir + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		int r = mkdir(dir, 0755);
+		*p = '/';
+		if (r < 0 && errno != EEXIST)
+			return -errno;
+	}
+	return mkdir(dir, 0755) < 0 && errno != EEXIST ? -errno : 0;
+}
+
+void image_cache_store(const char *path, const uint8_t *buf, size_t len)
+{
+	char name[4096], tmp[4200];
+	if (image_cache_name(path, name, sizeof(name)) < 0)
+		return;
+	char *slash = strrchr(name, '/');
+	*slash = 0;
+	int r = mkdir_p(name);
+	*slash = '/';
+	/* Write beside it and rename: concurrent microvms never see half a file. */
+	snprintf(tmp, sizeof(tmp), "%s.%d.tmp", name, (int)getpid());
+	int fd = r < 0 ? -1 : open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		log_debug("kernel cache %s: not stored: %s", name, strerror(r < 0 ? -r : errno));
+		return;
+	}
+	size_t done = 0;
+	while (done < len) {
+		ssize_t w = write(fd, buf + done, len - done);
+		if (w <= 0)
+			break;
+		done += w;
+	}
+	if (close(fd) == 0 && done == len && rename(tmp, name) == 0)
+		log_debug("kernel cache: stored %s", name);
+	else
+		unlink(tmp);
 }

@@ -103,3 +103,10 @@ int vm_set_irq(struct vm *vm, unsigned irq, int level)
 	struct kvm_irq_level l = { .irq = irq, .level = level };
 	return ioctl(vm->vm_fd, KVM_IRQ_LINE, &l) < 0 ? -errno : 0;
 }
+
+double vm_elapsed_ms(const struct vm *vm)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - vm->start.tv_sec) * 1e3 + (now.tv_nsec - vm->start.tv_nsec) / 1e6;
+}

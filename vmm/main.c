@@ -83,6 +83,7 @@ static int vm_wait(struct vm *vm, int sigfd)
 int main(int argc, char **argv)
 {
 	static struct vm vm;
+	clock_gettime(CLOCK_MONOTONIC, &vm.start);
 	log_prog = "microvm";
 	int r = vm_options(&vm.cfg, argc, argv);
 	if (r != 0) {
@@ -117,6 +118,6 @@ int main(int argc, char **argv)
 		if (d->teardown)
 			d->teardown(&vm);
 	}
-	log_debug("exit status %d", status);
+	log_debug("exit status %d after %.1f ms", status, vm_elapsed_ms(&vm));
 	return status;
 }

@@ -134,6 +134,8 @@ static void *vcpu_thread(void *arg)
 	sigaddset(&set, VCPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 
+	if (v->id == 0)
+		log_debug("first KVM_RUN %.2f ms after start", vm_elapsed_ms(v->vm));
 	while (!atomic_load(&v->vm->exiting)) {
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
