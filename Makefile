@@ -94,6 +94,13 @@ $(B)/tinyguest/%.elf: tests/tinyguest/%.S tests/tinyguest/tiny.h
 
 tinyguests: $(tiny-elfs)
 
+$(B)/bench/timeto: bench/timeto.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -O2 -Wall -Wextra -Werror -o $@ $<
+
+bench: microvm tinyguests $(B)/bench/timeto
+	$(Q)B=$(B) bench/boot
+
 $(B)/tests/%: tests/unit/%.c $(core-objs)
 	@mkdir -p $(dir $@)
 	@echo "  TEST    $@"
@@ -122,5 +129,5 @@ install: microvm
 clean:
 	rm -rf build
 
-.PHONY: all defconfig menuconfig microvm unit tinyguests check deps-check demo install clean
+.PHONY: all defconfig menuconfig microvm unit tinyguests bench check deps-check demo install clean
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -37,6 +37,29 @@ static int check_file(const char *opt, const char *path)
 	return 0;
 }
 
+/* --verbose: the monitor's own resident memory, guest RAM not counted. */
+static void report_rss(const struct vm *vm)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	if (!f)
+		return;
+	char line[256];
+	unsigned long lo = 0, hi = 0, kib, total = 0, guest = 0;
+	bool in_guest = false;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) {
+			in_guest = false;
+			for (int i = 0; i < vm->nram; i++)
+				in_guest |= (uintptr_t)vm->ram[i].host == lo;
+		} else if (sscanf(line, "Rss: %lu kB", &kib) == 1) {
+			total += kib;
+			guest += in_guest ? kib : 0;
+		}
+	}
+	fclose(f);
+	log_debug("RSS %lu KiB: guest RAM %lu KiB, monitor %lu KiB", total, guest, total - guest);
+}
+
 /* Build the machine: memory, irqchip, devices, kernel, vCPUs. */
 static int vm_build(struct vm *vm)
 {
@@ -118,6 +141,8 @@ int main(int argc, char **argv)
 		if (d->teardown)
 			d->teardown(&vm);
 	}
+	if (log_verbose)
+		report_rss(&vm);
 	log_debug("exit status %d after %.1f ms", status, vm_elapsed_ms(&vm));
 	return status;
 }

@@ -137,14 +137,14 @@ struct fadt {
 	char hypervisor_id[8];		/* 268 */
 } PACKED;
 
-/* ACPI 6.4 5.2.9, Table 5.10: Fixed ACPI Description Table Fixed Feature Flags. */
+/* ACPI 6.4 5.2.9: FADT Fixed Feature Flags. */
 #define FADT_RESET_REG_SUP (1u << 10)
 #define FADT_HW_REDUCED_ACPI (1u << 20)
 /* ACPI 6.4 5.2.9.3: IA-PC Boot Architecture Flags. LEGACY_DEVICES and 8042
  * stay clear: no PnP BIOS, no keyboard controller to probe. */
 #define BOOT_VGA_NOT_PRESENT (1u << 2)
 #define BOOT_MSI_NOT_SUPPORTED (1u << 3)	/* no PCI */
-#define BOOT_CMOS_RTC_NOT_PRESENT (1u << 5)	/* KVM has no RTC */
+#define BOOT_CMOS_RTC_NOT_PRESENT (1u << 5)	/* wall clock from kvmclock */
 
 /* ACPI 6.4 5.2.12: Multiple APIC Description Table. */
 struct madt {
@@ -187,7 +187,7 @@ struct madt_lapic_nmi {
 
 enum { MADT_LAPIC = 0, MADT_IOAPIC = 1, MADT_ISO = 2, MADT_LAPIC_NMI = 4 };
 
-/* ACPI 6.4 5.2.12.5, Table 5.26: MPS INTI flags. */
+/* ACPI 6.4 5.2.12.5: MPS INTI flags. */
 #define INTI_EDGE_HIGH 0x0005
 
 _Static_assert(sizeof(struct sdt_hdr) == 36 && sizeof(struct rsdp) == 36 &&

@@ -1,0 +1,41 @@
+# lib.sh - helpers shared by the bench scripts (sourced).
+
+# stats FILE COLUMN: "median min max" of a column of numbers.
+stats() {
+	awk -v c="$2" '{ print $c }' "$1" | sort -n | awk '
+		{ v[NR] = $1 }
+		END { if (NR == 0) { print "- - -"; exit }
+		      m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+		      printf "%.1f %.1f %.1f\n", m, v[1], v[NR] }'
+}
+
+# measure LABEL RUNS MARKER CMD...: run CMD RUNS times under timeto, one
+# "marker_ms exit_ms status maxrss" line per run into $BENCH_OUT/LABEL.
+measure() {
+	local label=$1 runs=$2 marker=$3; shift 3
+	: >"$BENCH_OUT/$label"
+	for _ in $(seq "$runs"); do
+		"$TIMETO" "$marker" "$@" </dev/null 2>>"$BENCH_OUT/$label" >/dev/null
+	done
+	# A run that never showed the marker or failed is reported, not hidden.
+	awk '$1 < 0 { bad++ } END { if (bad) printf "  (%d runs without marker)\n", bad }' \
+		"$BENCH_OUT/$label"
+}
+
+# row LABEL: one table row with marker and exit medians/min/max.
+row() {
+	printf '%-28s %8s %8s %8s   %8s %8s %8s\n' "$1" $(stats "$BENCH_OUT/$1" 1) \
+		$(stats "$BENCH_OUT/$1" 2)
+}
+
+header() {
+	printf '%-28s %8s %8s %8s   %8s %8s %8s\n' "$1 (ms)" "marker" "min" "max" "exit" "min" "max"
+}
+
+# ratio A B COLUMN: median of A over median of B.
+ratio() {
+	local a b
+	a=$(stats "$BENCH_OUT/$1" "$3" | cut -d' ' -f1)
+	b=$(stats "$BENCH_OUT/$2" "$3" | cut -d' ' -f1)
+	awk -v a="$a" -v b="$b" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'
+}
