@@ -17,6 +17,12 @@ ifeq ($(ARCH),aarch64)
 CROSS_COMPILE ?= $(if $(filter aarch64,$(shell uname -m)),,aarch64-linux-gnu-)
 endif
 CC := $(CROSS_COMPILE)gcc
+# Cross builds find the target's multiarch .pc files and run their test
+# binaries under qemu-user.
+ifneq ($(CROSS_COMPILE),)
+export PKG_CONFIG_LIBDIR := /usr/lib/$(ARCH)-linux-gnu/pkgconfig:/usr/share/pkgconfig
+RUN := qemu-$(ARCH)-static -L /usr/$(ARCH)-linux-gnu
+endif
 
 B := build/$(ARCH)$(if $(SANITIZE),-san)
 GEN := $(B)/include
@@ -56,6 +62,7 @@ core-y := vmm/image.c vmm/kvm.c vmm/memory.c vmm/vcpu.c vmm/bus.c vmm/eventloop.
 	  vmm/options.c
 arch-x86_64 := vmm/x86_64/layout.c vmm/x86_64/boot.c vmm/x86_64/bzimage.c \
 	  vmm/x86_64/elf.c vmm/x86_64/cpu.c vmm/x86_64/acpi.c vmm/x86_64/power.c
+arch-aarch64 := vmm/aarch64/layout.c vmm/aarch64/boot.c vmm/aarch64/fdt.c vmm/aarch64/cpu.c
 core-y += $(arch-$(ARCH))
 core-$(CONFIG_HOST_DECOMPRESS) += vmm/decompress.c
 core-$(CONFIG_SERIAL) += devices/serial.c
@@ -63,6 +70,11 @@ core-$(CONFIG_PVPANIC) += devices/pvpanic.c
 
 ifeq ($(CONFIG_HOST_DECOMPRESS),y)
 LDLIBS += -lz -llzma -lzstd
+endif
+# libfdt-dev cannot be installed for two architectures at once (bookworm):
+# a cross build links the runtime library and uses the host's headers.
+ifeq ($(ARCH),aarch64)
+LDLIBS += $(if $(CROSS_COMPILE),-l:libfdt.so.1,-lfdt)
 endif
 
 core-objs := $(core-y:%.c=$(B)/%.o)
@@ -73,7 +85,7 @@ $(B)/microvm: $(microvm-objs)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 microvm: $(B)/microvm
-	$(Q)ln -sf $(B)/microvm build/microvm 2>/dev/null || true
+	$(Q)$(if $(CROSS_COMPILE),:,ln -sf $(B:build/%=%)/microvm build/microvm 2>/dev/null || true)
 
 $(B)/%.o: %.c $(GEN)/config/auto.conf
 	@mkdir -p $(dir $@)
@@ -81,7 +93,12 @@ $(B)/%.o: %.c $(GEN)/config/auto.conf
 	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
 
 # --- tests --------------------------------------------------------------------
-unit-srcs := $(wildcard tests/unit/test_*.c)
+# test_x86_* (and the ACPI tables' test) only for x86_64, test_arm64_* only
+# for aarch64, the rest for both.
+unit-only-x86_64 := $(wildcard tests/unit/test_x86_*.c) tests/unit/test_acpi.c
+unit-only-aarch64 := $(wildcard tests/unit/test_arm64_*.c)
+unit-srcs := $(filter-out $(filter-out $(unit-only-$(ARCH)),$(unit-only-x86_64) $(unit-only-aarch64)),\
+	       $(wildcard tests/unit/test_*.c))
 unit-bins := $(unit-srcs:tests/unit/%.c=$(B)/tests/%)
 tiny-srcs := $(wildcard tests/tinyguest/*.S)
 tiny-elfs := $(tiny-srcs:tests/tinyguest/%.S=$(B)/tinyguest/%.elf)
@@ -107,7 +124,7 @@ $(B)/tests/%: tests/unit/%.c $(core-objs)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(core-objs) $(LDLIBS) -lcmocka
 
 unit: $(unit-bins)
-	@set -e; for t in $(unit-bins); do echo "== $$t"; $$t; done
+	@set -e; for t in $(unit-bins); do echo "== $$t"; $(RUN) $$t; done
 
 deps-check:
 	$(Q)scripts/deps check

@@ -101,6 +101,10 @@ void vm_request_exit(struct vm *vm, enum vm_status status, const char *why)
 int vm_set_irq(struct vm *vm, unsigned irq, int level)
 {
 	struct kvm_irq_level l = { .irq = irq, .level = level };
+#ifdef __aarch64__
+	/* irq is an SPI number (as KVM_IRQFD's gsi); the GIC's INTID is +32. */
+	l.irq = KVM_ARM_IRQ_TYPE_SPI << KVM_ARM_IRQ_TYPE_SHIFT | (irq + 32);
+#endif
 	return ioctl(vm->vm_fd, KVM_IRQ_LINE, &l) < 0 ? -errno : 0;
 }
 

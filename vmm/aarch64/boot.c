@@ -1,0 +1,204 @@
+/* boot.c - putting an arm64 Image, the initrd and the device tree into
+ * guest memory (Documentation/arch/arm64/booting.rst). */
+#include <endian.h>
+#include <errno.h>
+#include <libfdt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "arch.h"
+#include "arm64.h"
+#include "image.h"
+#include "log.h"
+
+#define IMAGE_MAGIC 0x644d5241 /* "ARM\x64", booting.rst section 4 */
+#define IMAGE_HDR_LEN 64
+#define IMAGE_FLAG_BE 0x1
+#define IMAGE_LEGACY_TEXT_OFFSET 0x80000
+/* Bounds a hostile header's numbers well below any overflow. */
+#define IMAGE_FIELD_MAX (1ULL << 32)
+
+static uint64_t get_le64(const uint8_t *p)
+{
+	uint64_t v;
+	memcpy(&v, p, sizeof(v));
+	return le64toh(v);
+}
+
+int arm64_image_parse(const uint8_t *buf, size_t len, struct arm64_image *img)
+{
+	uint32_t magic;
+	if (len < IMAGE_HDR_LEN)
+		return -ENOEXEC;
+	memcpy(&magic, buf + 0x38, sizeof(magic));
+	if (le32toh(magic) != IMAGE_MAGIC)
+		return -ENOEXEC;
+	img->text_offset = get_le64(buf + 8);
+	img->image_size = get_le64(buf + 16);
+	img->flags = get_le64(buf + 24);
+	if (img->image_size == 0) {
+		/* Before 3.17: text_offset is 0x80000 in the kernel's endianness
+		 * and the size unknown; leave the bss room. */
+		img->text_offset = IMAGE_LEGACY_TEXT_OFFSET;
+		img->image_size = 2 * (uint64_t)len;
+		img->flags = 0;
+	}
+	if (img->flags & IMAGE_FLAG_BE)
+		return -ENOTSUP;
+	if (img->text_offset >= IMAGE_FIELD_MAX || img->image_size >= IMAGE_FIELD_MAX ||
+	    img->text_offset % 4096)
+		return -EINVAL;
+	return 0;
+}
+
+/* A gzip-compressed Image (arch/arm64/boot/Image.gz) is unpacked here, the
+ * result cached like x86's bzImage payloads. */
+static int unpack_kernel(const char *path, uint8_t **buf, size_t *len)
+{
+	const char *comp = image_compression(*buf, *len);
+	if (!comp)
+		return 0;
+	if (strcmp(comp, "gzip")) {
+		log_error("--kernel %s: %s-compressed; microvm unpacks only gzip (Image.gz) "
+			  "on aarch64: decompress it first", path, comp);
+		return -ENOTSUP;
+	}
+#ifdef CONFIG_HOST_DECOMPRESS
+	uint8_t *out;
+	size_t outlen;
+	if (image_cache_load(path, &out, &outlen) < 0) {
+		int r = image_decompress(*buf, *len, IMAGE_FIELD_MAX, &out, &outlen);
+		if (r < 0) {
+			log_error("--kernel %s: gzip-compressed Image does not unpack: %s", path,
+				  strerror(-r));
+			return r;
+		}
+		image_cache_store(path, out, outlen);
+	}
+	log_debug("--kernel %s: gzip-compressed Image, unpacked on the host (%zu KiB)", path,
+		  outlen >> 10);
+	free(*buf);
+	*buf = out;
+	*len = outlen;
+	return 0;
+#else
+	log_error("--kernel %s: gzip-compressed Image, and this microvm was built without "
+		  "CONFIG_HOST_DECOMPRESS: gunzip it first", path);
+	return -ENOTSUP;
+#endif
+}
+
+/* Place the Image at the start of RAM plus text_offset (RAM is 2 MiB
+ * aligned, and bit 3 clear asks for "as low as possible"). */
+static int load_image(struct vm *vm, const uint8_t *buf, size_t len, uint64_t *end)
+{
+	const char *path = vm->cfg.kernel;
+	struct arm64_image img;
+	int r = arm64_image_parse(buf, len, &img);
+	if (r == -ENOEXEC)
+		log_error("--kernel %s: not an arm64 Image (no \"ARM\\x64\" magic at offset 0x38)",
+			  path);
+	else if (r == -ENOTSUP)
+		log_error("--kernel %s: a big-endian kernel; microvm boots little-endian only", path);
+	else if (r < 0)
+		log_error("--kernel %s: Image header has an impossible text_offset or image_size",
+			  path);
+	if (r < 0)
+		return r;
+	uint64_t base = ARM64_RAM + img.text_offset;
+	uint8_t *dst = vm_gpa_ptr(vm, base, img.image_size);
+	if (!dst || base + img.image_size > arm64_fdt_addr(vm)) {
+		log_error("--kernel %s: needs %llu MiB, more than guest RAM (try a larger --memory)",
+			  path, (unsigned long long)((img.text_offset + img.image_size) >> 20) + 3);
+		return -EFBIG;
+	}
+	/* Bytes past image_size (a signature appended to an EFI-signed Image)
+	 * are not the kernel's. */
+	memcpy(dst, buf, len < img.image_size ? len : img.image_size);
+	struct arm64_vm *a = vm->arch;
+	a->entry = base;
+	*end = base + img.image_size;
+	log_debug("Image: text_offset 0x%llx, image_size 0x%llx, flags 0x%llx, entry 0x%llx",
+		  (unsigned long long)img.text_offset, (unsigned long long)img.image_size,
+		  (unsigned long long)img.flags, (unsigned long long)base);
+	return 0;
+}
+
+static int load_kernel(struct vm *vm, uint64_t *end)
+{
+	uint8_t *buf;
+	size_t len;
+	int r = image_read(vm->cfg.kernel, &buf, &len);
+	if (r < 0) {
+		log_error("--kernel %s: %s", vm->cfg.kernel, strerror(-r));
+		return r;
+	}
+	r = unpack_kernel(vm->cfg.kernel, &buf, &len);
+	if (r == 0)
+		r = load_image(vm, buf, len, end);
+	free(buf);
+	return r;
+}
+
+/* The initrd goes right below the device tree, page aligned. */
+static int load_initrd(struct vm *vm, uint64_t kernel_end, struct arm64_boot *b)
+{
+	if (!vm->cfg.initrd)
+		return 0;
+	uint8_t *buf;
+	size_t len;
+	int r = image_read(vm->cfg.initrd, &buf, &len);
+	if (r < 0) {
+		log_error("--initrd %s: %s", vm->cfg.initrd, strerror(-r));
+		return r;
+	}
+	uint64_t top = arm64_fdt_addr(vm);
+	uint64_t gpa = (top - len) & ~0xfffULL;
+	if (len > top - kernel_end || gpa < kernel_end || !vm_gpa_ptr(vm, gpa, len)) {
+		log_error("--initrd %s: %zu MiB does not fit in guest RAM above the kernel "
+			  "(try a larger --memory)", vm->cfg.initrd, (len >> 20) + 1);
+		free(buf);
+		return -EFBIG;
+	}
+	memcpy(vm_gpa_ptr(vm, gpa, len), buf, len);
+	free(buf);
+	b->initrd = gpa;
+	b->initrd_size = len;
+	return 0;
+}
+
+static int write_fdt(struct vm *vm, struct arm64_boot *b)
+{
+	struct arm64_vm *a = vm->arch;
+	uint8_t seed[64];
+	/* A seed lets the guest's RNG start without waiting for entropy. */
+	if (getrandom(seed, sizeof(seed), GRND_NONBLOCK) == sizeof(seed)) {
+		b->rng_seed = seed;
+		b->rng_seed_len = sizeof(seed);
+	}
+	a->fdt = arm64_fdt_addr(vm);
+	int n = arm64_fdt_build(vm, b, vm_gpa_ptr(vm, a->fdt, ARM64_FDT_MAX), ARM64_FDT_MAX);
+	if (n < 0) {
+		log_error("device tree: %s (--cmdline too long?)", fdt_strerror(n));
+		return -E2BIG;
+	}
+	log_debug("device tree: %d bytes at 0x%llx", n, (unsigned long long)a->fdt);
+	return 0;
+}
+
+int arch_load_kernel(struct vm *vm)
+{
+	struct arm64_boot b = { 0 };
+	uint64_t end = 0;
+	if (vm->ram[0].size < 2 * ARM64_FDT_MAX) {
+		log_error("--memory: too small for an arm64 guest");
+		return -EINVAL;
+	}
+	int r = load_kernel(vm, &end);
+	if (r == 0)
+		r = load_initrd(vm, end, &b);
+	if (r == 0)
+		r = write_fdt(vm, &b);
+	return r;
+}

@@ -1,0 +1,74 @@
+/* cpu.c - aarch64 vCPU reset state: KVM's preferred CPU model with PSCI
+ * 0.2+, the boot CPU at the kernel entry with x0 = device tree (booting.rst
+ * section 5), the others powered off until the guest's PSCI CPU_ON. */
+#include <errno.h>
+#include <linux/kvm.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include "arch.h"
+#include "arm64.h"
+#include "log.h"
+
+#define CORE_REG(name) \
+	(KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE | KVM_REG_ARM_CORE_REG(name))
+/* EL1h with D, A, I and F masked: what booting.rst asks for. */
+#define PSTATE_EL1H_MASKED 0x3c5
+
+static int set_reg(struct vcpu *v, uint64_t id, uint64_t val, const char *name)
+{
+	struct kvm_one_reg r = { .id = id, .addr = (uintptr_t)&val };
+	if (ioctl(v->fd, KVM_SET_ONE_REG, &r) == 0)
+		return 0;
+	int e = errno;
+	log_error("vCPU %d: cannot set %s: %s", v->id, name, strerror(e));
+	return -e;
+}
+
+static int preferred_target(struct vm *vm, struct arm64_vm *a)
+{
+	if (a->have_target)
+		return 0;
+	if (ioctl(vm->vm_fd, KVM_ARM_PREFERRED_TARGET, &a->target) < 0) {
+		int e = errno;
+		log_error("KVM_ARM_PREFERRED_TARGET: %s", strerror(e));
+		return -e;
+	}
+	a->have_target = true;
+	return 0;
+}
+
+/* x1-x3 are zero after KVM's reset, as booting.rst wants. */
+static int boot_regs(struct vcpu *v, const struct arm64_vm *a)
+{
+	int r = set_reg(v, CORE_REG(regs.pstate), PSTATE_EL1H_MASKED, "pstate");
+	if (r == 0)
+		r = set_reg(v, CORE_REG(regs.regs[0]), a->fdt, "x0");
+	if (r == 0)
+		r = set_reg(v, CORE_REG(regs.pc), a->entry, "pc");
+	return r;
+}
+
+int arch_vcpu_init(struct vcpu *v)
+{
+	struct arm64_vm *a = v->vm->arch;
+	int r = preferred_target(v->vm, a);
+	if (r < 0)
+		return r;
+	struct kvm_vcpu_init init = a->target;
+	init.features[0] |= 1u << KVM_ARM_VCPU_PSCI_0_2;
+	if (v->id != 0)
+		init.features[0] |= 1u << KVM_ARM_VCPU_POWER_OFF;
+	if (ioctl(v->fd, KVM_ARM_VCPU_INIT, &init) < 0) {
+		int e = errno;
+		log_error("vCPU %d: KVM_ARM_VCPU_INIT: %s", v->id, strerror(e));
+		return -e;
+	}
+	if (v->id == 0 && (r = boot_regs(v, a)) < 0)
+		return r;
+	/* The vGIC sizes its redistributors by the vCPUs that exist. */
+	if (++a->ninit == v->vm->cfg.ncpus)
+		return arm64_gic_init(v->vm);
+	return 0;
+}
