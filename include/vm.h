@@ -70,6 +70,7 @@ struct vm {
 	atomic_int exit_status;
 	atomic_bool exiting;
 	int exit_efd; /* eventfd the main thread waits on for the exit request */
+	unsigned virtio_slots; /* virtio-mmio slots handed out so far */
 	void *arch;   /* architecture private state */
 	struct timespec start; /* when main() began, for --verbose timings */
 };
@@ -101,6 +102,14 @@ void vm_request_exit(struct vm *vm, enum vm_status status, const char *why);
 /* Raise (level=1) or lower (0) guest interrupt line irq through the
  * in-kernel irqchip. Returns 0 or -errno. */
 int vm_set_irq(struct vm *vm, unsigned irq, int level);
+
+/* Make a guest write of len bytes equal to datamatch at MMIO address gpa
+ * signal eventfd fd inside KVM, without a userspace exit. Returns 0 or -errno. */
+int vm_ioeventfd(struct vm *vm, uint64_t gpa, unsigned len, uint64_t datamatch, int fd);
+
+/* Make each write to eventfd fd raise an edge on guest interrupt line gsi.
+ * Returns 0 or -errno. */
+int vm_irqfd(struct vm *vm, unsigned gsi, int fd);
 
 /* Open /dev/kvm, create the VM and check capabilities. On failure prints one
  * line saying what is missing and returns -errno. */

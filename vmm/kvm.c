@@ -108,6 +108,19 @@ int vm_set_irq(struct vm *vm, unsigned irq, int level)
 	return ioctl(vm->vm_fd, KVM_IRQ_LINE, &l) < 0 ? -errno : 0;
 }
 
+int vm_ioeventfd(struct vm *vm, uint64_t gpa, unsigned len, uint64_t datamatch, int fd)
+{
+	struct kvm_ioeventfd io = { .datamatch = datamatch, .addr = gpa, .len = len, .fd = fd,
+				    .flags = KVM_IOEVENTFD_FLAG_DATAMATCH };
+	return ioctl(vm->vm_fd, KVM_IOEVENTFD, &io) < 0 ? -errno : 0;
+}
+
+int vm_irqfd(struct vm *vm, unsigned gsi, int fd)
+{
+	struct kvm_irqfd irq = { .fd = fd, .gsi = gsi };
+	return ioctl(vm->vm_fd, KVM_IRQFD, &irq) < 0 ? -errno : 0;
+}
+
 double vm_elapsed_ms(const struct vm *vm)
 {
 	struct timespec now;

@@ -139,14 +139,15 @@ static int load_initrd(struct vm *vm, struct x86_boot *b)
 
 static int load_cmdline(struct vm *vm, uint32_t limit)
 {
-	size_t n = strlen(vm->cfg.cmdline);
+	char *buf = vm_gpa_ptr(vm, X86_CMDLINE, X86_CMDLINE_MAX);
+	int n = x86_cmdline(vm, buf, X86_CMDLINE_MAX);
 	if (limit == 0 || limit > X86_CMDLINE_MAX - 1)
 		limit = X86_CMDLINE_MAX - 1;
-	if (n > limit) {
-		log_error("--cmdline: %zu bytes, the kernel accepts at most %u", n, limit);
+	if (n < 0 || (uint32_t)n > limit) {
+		log_error("--cmdline: %d bytes with the devices' parameters, the kernel accepts "
+			  "at most %u", n < 0 ? (int)X86_CMDLINE_MAX : n, limit);
 		return -E2BIG;
 	}
-	memcpy(vm_gpa_ptr(vm, X86_CMDLINE, n + 1), vm->cfg.cmdline, n + 1);
 	return 0;
 }
 

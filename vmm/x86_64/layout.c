@@ -1,6 +1,7 @@
 /* layout.c - x86_64 guest memory map, e820 and VM-wide KVM setup. */
 #include <errno.h>
 #include <linux/kvm.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -98,4 +99,17 @@ int arch_vcpu_exit(struct vcpu *v, uint32_t reason)
 {
 	log_error("vCPU %d: unexpected KVM exit reason %u", v->id, reason);
 	return -EINVAL;
+}
+
+int x86_cmdline(const struct vm *vm, char *buf, size_t size)
+{
+	const struct x86_vm *x = vm->arch;
+	int n = snprintf(buf, size, "%s", vm->cfg.cmdline);
+	/* Without ACPI the guest finds virtio-mmio devices only through
+	 * virtio_mmio.device=SIZE@BASE:IRQ (VIRTIO_MMIO_CMDLINE_DEVICES). */
+	for (int i = 0; !vm->cfg.acpi && x && i < x->mmio.n && n >= 0 && (size_t)n < size; i++)
+		n += snprintf(buf + n, size - n, " virtio_mmio.device=%lluK@0x%llx:%u",
+			      (unsigned long long)x->mmio.len[i] >> 10,
+			      (unsigned long long)x->mmio.base[i], x->mmio.irq[i]);
+	return n < 0 || (size_t)n >= size ? -E2BIG : n;
 }

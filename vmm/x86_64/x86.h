@@ -88,6 +88,10 @@ struct x86_kernel {
 /* Fill e820 with the VM's map; returns the number of entries. */
 int x86_e820(const struct vm *vm, struct e820_entry *e820, int max);
 
+/* The kernel command line into buf: cfg.cmdline plus, without ACPI, one
+ * virtio_mmio.device= per virtio-mmio device. Returns its length or -E2BIG. */
+int x86_cmdline(const struct vm *vm, char *buf, size_t size);
+
 /* Highest address + 1 of RAM below the 32-bit hole. */
 uint64_t x86_lowmem_end(const struct vm *vm);
 

@@ -1,0 +1,243 @@
+/* test_virtio_blk.c - the block device on a temporary image, driven by the
+ * fake driver: reads, writes, flush, serial, discard, write-zeroes, read-only
+ * disks, and requests a hostile driver might send. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <cmocka.h>
+
+#include "fakedrv.h"
+
+#define DISK (1 << 20)
+enum { T_IN = 0, T_OUT = 1, T_FLUSH = 4, T_GET_ID = 8, T_DISCARD = 11, T_WZ = 13, T_BOGUS = 99 };
+
+struct t {
+	struct vm *vm;
+	struct virtio_dev *dev;
+	struct fakedrv f;
+	int fd;
+	uint64_t hdr, data, st;
+};
+
+struct hdr {
+	uint32_t type, reserved;
+	uint64_t sector;
+};
+
+static struct t *make(bool readonly)
+{
+	struct t *t = calloc(1, sizeof(*t));
+	t->vm = fake_vm_new(8 << 20);
+	FILE *f = tmpfile();
+	t->fd = dup(fileno(f));
+	fclose(f);
+	assert_int_equal(ftruncate(t->fd, DISK), 0);
+	t->dev = virtio_blk_create(t->vm, t->fd, DISK, readonly, "SERIAL-123", "virtio-blk vda");
+	assert_non_null(t->dev);
+	assert_int_equal(fd_init(&t->f, t->vm, t->dev, ~0ULL, 128), 0x0f);
+	t->hdr = fd_alloc(&t->f, 16, 16);
+	t->data = fd_alloc(&t->f, 1 << 20, 4096);
+	t->st = fd_alloc(&t->f, 1, 1);
+	return t;
+}
+
+static int setup(void **state)
+{
+	*state = make(false);
+	return 0;
+}
+
+static int setup_ro(void **state)
+{
+	*state = make(true);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct t *t = *state;
+	fake_vm_free(t->vm);
+	virtio_mmio_free(t->dev);
+	close(t->fd);
+	free(t);
+	return 0;
+}
+
+/* One request: header, len data bytes (device-writable for reads and
+ * GET_ID), status. Returns the status byte, or -1 for an empty completion. */
+static int req(struct t *t, uint32_t type, uint64_t sector, uint32_t len, bool indirect)
+{
+	*(struct hdr *)fake_ptr(t->vm, t->hdr) = (struct hdr){ type, 0, sector };
+	*(uint8_t *)fake_ptr(t->vm, t->st) = 0xee;
+	bool in = type == T_IN || type == T_GET_ID;
+	struct fd_seg s[3] = { { t->hdr, 16, false }, { t->data, len, in }, { t->st, 1, true } };
+	struct fd_seg s2[2] = { s[0], s[2] };
+	uint16_t head = len ? fd_add(&t->f, 0, s, 3, indirect) : fd_add(&t->f, 0, s2, 2, indirect);
+	uint32_t id, got;
+	assert_int_equal(fd_wait(&t->f, 0, &id, &got), 1);
+	assert_int_equal(id, head);
+	if (got == 0)
+		return -1;
+	assert_int_equal(got, 1 + (in && *(uint8_t *)fake_ptr(t->vm, t->st) == 0 ? len : 0) -
+				      (type == T_GET_ID && len > 20 ? len - 20 : 0));
+	return *(uint8_t *)fake_ptr(t->vm, t->st);
+}
+
+static void test_config(void **state)
+{
+	struct t *t = *state;
+	uint64_t cap;
+	virtio_mmio_read(t->dev, 0x100, &cap, 8);
+	assert_int_equal(cap, DISK / 512);
+	uint32_t seg_max;
+	virtio_mmio_read(t->dev, 0x10c, &seg_max, 4);
+	assert_int_equal(seg_max, VQ_MAX_CHAIN - 2);
+}
+
+static void test_write_read(void **state)
+{
+	struct t *t = *state;
+	uint8_t *d = fake_ptr(t->vm, t->data);
+	for (int i = 0; i < 8192; i++)
+		d[i] = i * 7;
+	assert_int_equal(req(t, T_OUT, 10, 8192, false), 0);
+	uint8_t back[8192];
+	assert_int_equal(pread(t->fd, back, 8192, 10 * 512), 8192);
+	assert_memory_equal(back, d, 8192);
+	memset(d, 0, 8192);
+	assert_int_equal(req(t, T_IN, 10, 8192, true), 0);
+	assert_memory_equal(back, d, 8192);
+	assert_int_equal(req(t, T_FLUSH, 0, 0, false), 0);
+}
+
+static void test_many_in_flight(void **state)
+{
+	struct t *t = *state;
+	/* 64 reads queued before the first kick completes: all come back. */
+	for (int i = 0; i < 64; i++) {
+		uint64_t h = fd_alloc(&t->f, 16, 16), st = fd_alloc(&t->f, 1, 1);
+		*(struct hdr *)fake_ptr(t->vm, h) = (struct hdr){ T_IN, 0, i };
+		struct fd_seg s[3] = { { h, 16, false }, { t->data + i * 512, 512, true },
+				       { st, 1, true } };
+		fd_add(&t->f, 0, s, 3, true);
+	}
+	unsigned seen = 0;
+	for (int i = 0; i < 64; i++) {
+		uint32_t id, len;
+		assert_int_equal(fd_wait(&t->f, 0, &id, &len), 1);
+		assert_int_equal(len, 513);
+		seen++;
+	}
+	assert_int_equal(seen, 64);
+}
+
+static void test_serial(void **state)
+{
+	struct t *t = *state;
+	assert_int_equal(req(t, T_GET_ID, 0, 20, false), 0);
+	assert_memory_equal(fake_ptr(t->vm, t->data), "SERIAL-123\0\0\0", 13);
+}
+
+static void test_out_of_range(void **state)
+{
+	struct t *t = *state;
+	assert_int_equal(req(t, T_IN, DISK / 512, 512, false), 1);
+	assert_int_equal(req(t, T_OUT, DISK / 512 - 1, 1024, false), 1);
+	assert_int_equal(req(t, T_IN, UINT64_MAX, 512, false), 1);
+	assert_int_equal(req(t, T_IN, 0, 100, false), 1); /* not a multiple of 512 */
+	assert_int_equal(req(t, T_IN, DISK / 512 - 1, 512, false), 0); /* the last sector */
+}
+
+static void test_unsupported(void **state)
+{
+	struct t *t = *state;
+	assert_int_equal(req(t, T_BOGUS, 0, 0, false), 2);
+}
+
+static void test_discard_and_zeroes(void **state)
+{
+	struct t *t = *state;
+	uint8_t ones[4096];
+	memset(ones, 1, sizeof(ones));
+	assert_int_equal(pwrite(t->fd, ones, 4096, 0), 4096);
+	struct { uint64_t sector; uint32_t num, flags; } seg = { 0, 8, 0 };
+	memcpy(fake_ptr(t->vm, t->data), &seg, sizeof(seg));
+	/* The segment is device-readable, so send it as an OUT-like request. */
+	*(struct hdr *)fake_ptr(t->vm, t->hdr) = (struct hdr){ T_WZ, 0, 0 };
+	struct fd_seg s[3] = { { t->hdr, 16, false }, { t->data, 16, false }, { t->st, 1, true } };
+	fd_add(&t->f, 0, s, 3, false);
+	uint32_t id, len;
+	assert_int_equal(fd_wait(&t->f, 0, &id, &len), 1);
+	assert_int_equal(*(uint8_t *)fake_ptr(t->vm, t->st), 0);
+	uint8_t back[4096], zero[4096] = { 0 };
+	assert_int_equal(pread(t->fd, back, 4096, 0), 4096);
+	assert_memory_equal(back, zero, 4096);
+	*(struct hdr *)fake_ptr(t->vm, t->hdr) = (struct hdr){ T_DISCARD, 0, 0 };
+	fd_add(&t->f, 0, s, 3, false);
+	assert_int_equal(fd_wait(&t->f, 0, &id, &len), 1);
+	assert_int_equal(*(uint8_t *)fake_ptr(t->vm, t->st), 0);
+	seg.flags = 0x80; /* unknown flag */
+	memcpy(fake_ptr(t->vm, t->data), &seg, sizeof(seg));
+	*(struct hdr *)fake_ptr(t->vm, t->hdr) = (struct hdr){ T_WZ, 0, 0 };
+	fd_add(&t->f, 0, s, 3, false);
+	assert_int_equal(fd_wait(&t->f, 0, &id, &len), 1);
+	assert_int_equal(*(uint8_t *)fake_ptr(t->vm, t->st), 2);
+}
+
+static void test_readonly(void **state)
+{
+	struct t *t = *state;
+	uint64_t f;
+	fd_wr(&t->f, 0x014, 0);
+	f = fd_rd(&t->f, 0x010);
+	assert_true(f & (1 << 5)); /* VIRTIO_BLK_F_RO */
+	memset(fake_ptr(t->vm, t->data), 0xab, 512);
+	assert_int_equal(req(t, T_OUT, 0, 512, false), 1);
+	uint8_t back[512], zero[512] = { 0 };
+	assert_int_equal(pread(t->fd, back, 512, 0), 512);
+	assert_memory_equal(back, zero, 512);
+	assert_int_equal(req(t, T_IN, 0, 512, false), 0);
+}
+
+static void test_hostile_requests(void **state)
+{
+	struct t *t = *state;
+	uint32_t id, len;
+	/* No status byte at all: nothing can be reported, the chain comes back empty. */
+	struct fd_seg s1 = { t->hdr, 16, false };
+	fd_add(&t->f, 0, &s1, 1, false);
+	assert_int_equal(fd_wait(&t->f, 0, &id, &len), 1);
+	assert_int_equal(len, 0);
+	/* A short header. */
+	struct fd_seg s2[2] = { { t->hdr, 8, false }, { t->st, 1, true } };
+	fd_add(&t->f, 0, s2, 2, false);
+	assert_int_equal(fd_wait(&t->f, 0, &id, &len), 1);
+	assert_int_equal(len, 0);
+	/* Data outside guest RAM: the chain is malformed and comes back empty. */
+	struct fd_seg s3[3] = { { t->hdr, 16, false }, { 1ULL << 40, 512, true }, { t->st, 1, true } };
+	*(struct hdr *)fake_ptr(t->vm, t->hdr) = (struct hdr){ T_IN, 0, 0 };
+	fd_add(&t->f, 0, s3, 3, false);
+	assert_int_equal(fd_wait(&t->f, 0, &id, &len), 1);
+	assert_int_equal(len, 0);
+	/* And the device still works. */
+	assert_int_equal(req(t, T_IN, 0, 512, false), 0);
+	assert_false(fd_rd(&t->f, 0x070) & VIRTIO_STATUS_NEEDS_RESET);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_config, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_read, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_many_in_flight, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_serial, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_out_of_range, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unsupported, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_discard_and_zeroes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_readonly, setup_ro, teardown),
+		cmocka_unit_test_setup_teardown(test_hostile_requests, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
