@@ -106,6 +106,32 @@ $(B)/fuzz/fuzz_virtqueue: tests/fuzz/fuzz_virtqueue.c devices/virtio/queue.c vmm
 fuzz: $(virtio-fuzz)
 	$(Q)tests/fuzz/run $(virtio-fuzz) $(FUZZ_SECS)
 
+# --- microvmtest, the test driver (CONFIG_DRIVER) ------------------------------
+driver-srcs := $(filter-out driver/main.c,$(wildcard driver/*.c))
+driver-objs := $(driver-srcs:%.c=$(B)/%.o)
+DRIVER_LIBS := $(shell pkg-config --libs json-c libpcre2-8)
+fuzz-bin := $(if $(CROSS_COMPILE),,$(if $(shell command -v clang),$(B)/fuzz/fuzz_testfile))
+driver-check := $(if $(filter y,$(CONFIG_DRIVER)),$(if $(CROSS_COMPILE),,\
+	FUZZ=$(fuzz-bin) tests/driver/run $(B)))
+
+$(B)/microvmtest: $(driver-objs) $(B)/driver/main.o
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(DRIVER_LIBS)
+
+microvmtest: $(B)/microvmtest
+	$(Q)$(if $(CROSS_COMPILE),:,ln -sf $(B:build/%=%)/microvmtest build/microvmtest 2>/dev/null || true)
+
+ifeq ($(CONFIG_DRIVER),y)
+all: microvmtest
+endif
+
+# The test.json loader under libFuzzer (clang), run briefly by tests/driver/run.
+$(B)/fuzz/fuzz_testfile: tests/driver/fuzz_testfile.c $(driver-srcs) $(GEN)/config/auto.conf
+	@mkdir -p $(dir $@)
+	@echo "  FUZZ    $@"
+	$(Q)clang -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE -Iinclude \
+		-I$(GEN)/generated -include autoconf.h -o $@ $(filter %.c,$^) $(DRIVER_LIBS)
+
 $(B)/%.o: %.c $(GEN)/config/auto.conf
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
@@ -118,6 +144,7 @@ unit-only-x86_64 := $(wildcard tests/unit/test_x86_*.c) tests/unit/test_acpi.c
 unit-only-aarch64 := $(wildcard tests/unit/test_arm64_*.c)
 unit-srcs := $(filter-out $(filter-out $(unit-only-$(ARCH)),$(unit-only-x86_64) $(unit-only-aarch64)),\
 	       $(wildcard tests/unit/test_*.c))
+unit-srcs := $(filter-out $(if $(filter y,$(CONFIG_DRIVER)),,tests/unit/test_testfile.c),$(unit-srcs))
 unit-bins := $(unit-srcs:tests/unit/%.c=$(B)/tests/%)
 tiny-srcs := $(wildcard tests/tinyguest/*.S)
 tiny-elfs := $(tiny-srcs:tests/tinyguest/%.S=$(B)/tinyguest/%.elf)
@@ -142,6 +169,11 @@ $(B)/tests/%: tests/unit/%.c $(core-objs)
 	@echo "  TEST    $@"
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(core-objs) $(LDLIBS) -lcmocka
 
+$(B)/tests/test_testfile: tests/unit/test_testfile.c $(driver-objs)
+	@mkdir -p $(dir $@)
+	@echo "  TEST    $@"
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(driver-objs) -lcmocka $(DRIVER_LIBS)
+
 unit: $(unit-bins)
 	@set -e; for t in $(unit-bins); do echo "== $$t"; $(RUN) $$t; done
 
@@ -149,8 +181,10 @@ deps-check:
 	$(Q)scripts/deps check
 
 check: deps-check
-	$(Q)$(MAKE) --no-print-directory microvm unit tinyguests
+	$(Q)$(MAKE) --no-print-directory microvm unit tinyguests \
+		$(if $(filter y,$(CONFIG_DRIVER)),microvmtest $(fuzz-bin))
 	$(Q)tests/tinyguest/run $(B)/microvm $(B)/tinyguest
+	$(Q)$(or $(driver-check),:)
 	$(Q)$(if $(virtio-fuzz),$(MAKE) --no-print-directory $(virtio-fuzz) && \
 		tests/fuzz/run $(virtio-fuzz) 10,:)
 	$(Q)ARCH=$(ARCH) B=$(B) tests/run-integration
@@ -167,5 +201,5 @@ install: microvm
 clean:
 	rm -rf build
 
-.PHONY: all defconfig menuconfig microvm unit tinyguests bench check deps-check demo install clean fuzz
+.PHONY: all defconfig menuconfig microvm microvmtest unit tinyguests bench check deps-check demo install clean fuzz
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -1,8 +1,9 @@
 /* arch.h - what each architecture (vmm/x86_64, vmm/aarch64) provides.
  *
  * The core calls these hooks in this order: arch_memory_layout,
- * (vm_ram_setup), arch_vm_init, (devices' setup), arch_load_kernel,
- * arch_vcpu_init for each vCPU. Each returns 0 or -errno after printing one
+ * (vm_ram_setup), arch_vm_init, (vcpu_create for each vCPU),
+ * arch_vcpus_created, (devices' setup), arch_load_kernel, arch_vcpu_init for
+ * each vCPU. Each returns 0 or -errno after printing one
  * line naming what was wrong.
  */
 #ifndef ARCH_H
@@ -18,6 +19,10 @@ int arch_memory_layout(struct vm *vm);
 /* Create the interrupt controller, timers and anything else the VM needs
  * before vCPUs exist; allocate vm->arch. */
 int arch_vm_init(struct vm *vm);
+
+/* Finish what needs every vCPU to exist, before devices are set up: arm64's
+ * vGIC is initialised here, and KVM takes no irqfd before that. */
+int arch_vcpus_created(struct vm *vm);
 
 /* Load vm->cfg.kernel, initrd and cmdline into guest memory and write the
  * firmware tables (boot params, e820, ACPI or device tree). Called after all

@@ -70,6 +70,10 @@ static int vm_build(struct vm *vm)
 		r = vm_ram_setup(vm);
 	if (r == 0)
 		r = arch_vm_init(vm);
+	for (int i = 0; r == 0 && i < vm->cfg.ncpus; i++)
+		r = vcpu_create(vm, i);
+	if (r == 0)
+		r = arch_vcpus_created(vm);
 	if (r == 0 && !(vm->el = el_new()))
 		r = -errno;
 	device_foreach(d) {
@@ -78,11 +82,8 @@ static int vm_build(struct vm *vm)
 	}
 	if (r == 0)
 		r = arch_load_kernel(vm);
-	for (int i = 0; r == 0 && i < vm->cfg.ncpus; i++) {
-		r = vcpu_create(vm, i);
-		if (r == 0)
-			r = arch_vcpu_init(&vm->vcpus[i]);
-	}
+	for (int i = 0; r == 0 && i < vm->cfg.ncpus; i++)
+		r = arch_vcpu_init(&vm->vcpus[i]);
 	return r;
 }
 

@@ -48,7 +48,6 @@ struct arm64_vm {
 	uint64_t fdt;       /* guest-physical device tree */
 	struct kvm_vcpu_init target; /* KVM_ARM_PREFERRED_TARGET, asked once */
 	bool have_target;
-	int ninit;          /* vCPUs initialised; the vGIC is set up after the last */
 	struct arch_mmio_dev mmio[ARM64_MAX_MMIO_DEVS];
 	int nmmio;
 };
@@ -80,7 +79,8 @@ struct arm64_boot {
  * error (-FDT_ERR_NOSPACE when size is too small). */
 int arm64_fdt_build(const struct vm *vm, const struct arm64_boot *b, void *buf, size_t size);
 
-/* Initialise the vGIC; KVM wants this after every vCPU is created. */
+/* Initialise the vGIC; KVM wants this after every vCPU is created and
+ * before any irqfd. */
 int arm64_gic_init(struct vm *vm);
 
 /* MPIDR affinity of vCPU id as KVM assigns it (Aff0 = id & 15, Aff1 = id >> 4). */

@@ -50,25 +50,33 @@ static int boot_regs(struct vcpu *v, const struct arm64_vm *a)
 	return r;
 }
 
-int arch_vcpu_init(struct vcpu *v)
+static int vcpu_init(struct vcpu *v, const struct arm64_vm *a)
 {
-	struct arm64_vm *a = v->vm->arch;
-	int r = preferred_target(v->vm, a);
-	if (r < 0)
-		return r;
 	struct kvm_vcpu_init init = a->target;
 	init.features[0] |= 1u << KVM_ARM_VCPU_PSCI_0_2;
 	if (v->id != 0)
 		init.features[0] |= 1u << KVM_ARM_VCPU_POWER_OFF;
-	if (ioctl(v->fd, KVM_ARM_VCPU_INIT, &init) < 0) {
-		int e = errno;
-		log_error("vCPU %d: KVM_ARM_VCPU_INIT: %s", v->id, strerror(e));
-		return -e;
-	}
-	if (v->id == 0 && (r = boot_regs(v, a)) < 0)
-		return r;
-	/* The vGIC sizes its redistributors by the vCPUs that exist. */
-	if (++a->ninit == v->vm->cfg.ncpus)
-		return arm64_gic_init(v->vm);
-	return 0;
+	if (ioctl(v->fd, KVM_ARM_VCPU_INIT, &init) == 0)
+		return 0;
+	int e = errno;
+	log_error("vCPU %d: KVM_ARM_VCPU_INIT: %s", v->id, strerror(e));
+	return -e;
+}
+
+/* Every vCPU gets its CPU model, then the vGIC (which sizes its
+ * redistributors by the vCPUs that exist) is initialised, so that devices
+ * can wire irqfds; QEMU and kvmtool keep the same order. */
+int arch_vcpus_created(struct vm *vm)
+{
+	struct arm64_vm *a = vm->arch;
+	int r = preferred_target(vm, a);
+	for (int i = 0; r == 0 && i < vm->cfg.ncpus; i++)
+		r = vcpu_init(&vm->vcpus[i], a);
+	return r < 0 ? r : arm64_gic_init(vm);
+}
+
+/* Only the boot CPU has state to set; the others wait for PSCI CPU_ON. */
+int arch_vcpu_init(struct vcpu *v)
+{
+	return v->id == 0 ? boot_regs(v, v->vm->arch) : 0;
 }

@@ -77,6 +77,13 @@ int arch_vm_init(struct vm *vm)
 	return x86_power_setup(vm);
 }
 
+/* The irqchip exists already: x86 wants it before the vCPUs. */
+int arch_vcpus_created(struct vm *vm)
+{
+	(void)vm;
+	return 0;
+}
+
 void arch_vm_free(struct vm *vm)
 {
 	free(vm->arch);
