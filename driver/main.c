@@ -1,0 +1,175 @@
+/* main.c - microvmtest's command line: run, shell, check. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "driver.h"
+
+static const char usage[] =
+	"usage: microvmtest run TEST.json [--junit FILE] [--keep-state] [--interactive]\n"
+	"                       [--microvm PATH] [--out-dir DIR]\n"
+	"       microvmtest shell TEST.json NODE [--microvm PATH] [--keep-state]\n"
+	"       microvmtest check TEST.json\n"
+	"\n"
+	"  run     start the test's nodes (one microvm each) and run its script\n"
+	"  shell   boot NODE and attach the terminal to a root shell in it\n"
+	"  check   validate TEST.json and the files it names; start nothing\n"
+	"\n"
+	"  --junit FILE     also write a JUnit XML report to FILE\n"
+	"  --keep-state     keep the per-run state directory (disk copies, logs)\n"
+	"  --interactive    give a prompt instead of running the script (\"run\" runs it)\n"
+	"  --microvm PATH   the microvm binary (default: next to microvmtest, else PATH)\n"
+	"  --out-dir DIR    where copy_from_machine writes (default: .)\n"
+	"\n"
+	"test.json is described in docs/test-json.md. Exit status: 0 every step\n"
+	"passed, 1 a step failed or the test timed out, 2 bad usage or a malformed\n"
+	"test.json (nothing was started), 128+N stopped by signal N.\n";
+
+struct opts {
+	const char *cmd, *file, *node, *junit, *microvm, *out_dir;
+	bool keep_state, interactive;
+};
+
+static int bad_usage(const char *msg, const char *arg)
+{
+	fprintf(stderr, "microvmtest: %s%s%s (see microvmtest --help)\n", msg, arg ? " " : "",
+		arg ? arg : "");
+	return -1;
+}
+
+static int parse_opts(int argc, char **argv, struct opts *o)
+{
+	static const struct option lo[] = {
+		{ "junit", required_argument, NULL, 'j' },
+		{ "keep-state", no_argument, NULL, 'k' },
+		{ "interactive", no_argument, NULL, 'i' },
+		{ "microvm", required_argument, NULL, 'm' },
+		{ "out-dir", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	int c;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+", lo, NULL)) != -1) {
+		switch (c) {
+		case 'j': o->junit = optarg; break;
+		case 'k': o->keep_state = true; break;
+		case 'i': o->interactive = true; break;
+		case 'm': o->microvm = optarg; break;
+		case 'o': o->out_dir = optarg; break;
+		case 'h': fputs(usage, stdout); exit(0);
+		default: return bad_usage("unknown option", argv[optind - 1]);
+		}
+	}
+	return optind;
+}
+
+/* Options may come before or after the positional words. */
+static int parse_args(int argc, char **argv, struct opts *o)
+{
+	const char *pos[3] = { 0 };
+	int npos = 0;
+	optind = 1;
+	while (optind < argc) {
+		if (parse_opts(argc, argv, o) < 0)
+			return -1;
+		if (optind < argc) {
+			if (npos == 3)
+				return bad_usage("unexpected argument", argv[optind]);
+			pos[npos++] = argv[optind++];
+		}
+	}
+	o->cmd = pos[0];
+	o->file = pos[1];
+	o->node = pos[2];
+	if (!o->cmd)
+		return bad_usage("expected a command: run, shell or check", NULL);
+	if (strcmp(o->cmd, "run") && strcmp(o->cmd, "shell") && strcmp(o->cmd, "check"))
+		return bad_usage("unknown command", o->cmd);
+	if (!o->file)
+		return bad_usage("expected TEST.json after", o->cmd);
+	if (!strcmp(o->cmd, "shell") != !!o->node)
+		return bad_usage(o->node ? "unexpected argument" : "expected a node name after",
+				 o->node ? o->node : o->file);
+	return 0;
+}
+
+static int run(struct driver *d, const struct opts *o)
+{
+	tlog(NULL, "Test will time out and terminate in %ld seconds", d->t->timeout);
+	d->deadline = now() + (double)d->t->timeout;
+	struct nest n;
+	nest_begin(&n, NULL, "run the VM test script");
+	int r;
+	if (o->interactive) {
+		tlog(NULL, "interactive: type steps, \"run\" to run the script, \"help\" for more");
+		r = repl(d);
+	} else {
+		r = run_steps(d, d->t->steps, d->t->nsteps);
+	}
+	nest_end(&n);
+	return r < 0 || d->nfail ? -1 : 0;
+}
+
+static int shell(struct driver *d, const struct opts *o)
+{
+	int k = test_node(d->t, o->node);
+	if (k < 0) {
+		fprintf(stderr, "microvmtest: %s: no node \"%s\" in %s\n", o->node, o->node, o->file);
+		return -1;
+	}
+	struct ctx x = { .d = d, .m = &d->m[k] };
+	int r = shell_interact(&x);
+	if (r < 0)
+		tlog(x.m->name, "%s", x.err);
+	ctx_reset(&x);
+	return r;
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o = { .out_dir = "." };
+	if (argc == 2 && !strcmp(argv[1], "--help")) {
+		fputs(usage, stdout);
+		return 0;
+	}
+	if (parse_args(argc, argv, &o) < 0)
+		return 2;
+	char err[1024];
+	struct test *t;
+	if (test_load(o.file, true, &t, err, sizeof(err)) < 0) {
+		fprintf(stderr, "microvmtest: %s\n", err);
+		return 2;
+	}
+	if (!strcmp(o.cmd, "check")) {
+		printf("%s: ok (%zu node%s, %zu step%s)\n", o.file, t->nnodes,
+		       t->nnodes == 1 ? "" : "s", t->nsteps, t->nsteps == 1 ? "" : "s");
+		testfile_free(t);
+		return 0;
+	}
+	drv_signals();
+	struct driver d = { .keep_state = o.keep_state, .interactive = o.interactive,
+			    .out_dir = o.out_dir };
+	int r = drv_init(&d, t, o.microvm);
+	double t0 = now();
+	if (r == 0)
+		r = !strcmp(o.cmd, "run") ? run(&d, &o) : shell(&d, &o);
+	else
+		r = 2;
+	struct nest n;
+	nest_begin(&n, NULL, "cleanup");
+	drv_cleanup(&d);
+	nest_end(&n);
+	if (o.junit && junit_write(o.junit, t->name) < 0)
+		fprintf(stderr, "microvmtest: --junit %s: cannot write it\n", o.junit);
+	if (!strcmp(o.cmd, "run"))
+		tlog(NULL, "test \"%s\" %s in %.2f seconds", t->name,
+		     drv_signal ? "interrupted" : r == 0 ? "passed" : "failed", now() - t0);
+	testfile_free(t);
+	junit_free();
+	if (drv_signal)
+		return 128 + drv_signal;
+	return r == 0 ? 0 : r == 2 ? 2 : 1;
+}

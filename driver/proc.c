@@ -1,0 +1,449 @@
+/* proc.c - microvm processes: finding the binary, the per-run state
+ * directory, private disk copies, spawning one microvm per node with its
+ * console on a socketpair and its serial port on pipes, and stopping it.
+ *
+ * Each microvm leads its own process group and dies with the driver
+ * (PR_SET_PDEATHSIG); stopping a node kills the whole group, so nothing a
+ * node started outlives it. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/fs.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "driver.h"
+
+/* The console fd number microvm gets. */
+#define CONSOLE_FD 3
+
+void pump_register(pid_t pid);   /* pump.c: for the second-signal kill */
+void pump_unregister(pid_t pid);
+
+static bool executable(const char *p)
+{
+	struct stat st;
+	return stat(p, &st) == 0 && S_ISREG(st.st_mode) && access(p, X_OK) == 0;
+}
+
+/* --microvm, else microvm next to this binary, else on PATH. */
+static char *find_microvm(const char *given)
+{
+	if (given)
+		return executable(given) ? realpath(given, NULL) : NULL;
+	char self[PATH_MAX], *p;
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		self[n] = 0;
+		char *slash = strrchr(self, '/');
+		if (slash && asprintf(&p, "%.*s/microvm", (int)(slash - self), self) > 0) {
+			if (executable(p))
+				return p;
+			free(p);
+		}
+	}
+	const char *path = getenv("PATH");
+	char *copy = strdup(path ? path : "/usr/local/bin:/usr/bin:/bin"), *save = NULL;
+	for (char *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+		if (asprintf(&p, "%s/microvm", *dir ? dir : ".") < 0)
+			abort();
+		if (executable(p)) {
+			free(copy);
+			return p;
+		}
+		free(p);
+	}
+	free(copy);
+	return NULL;
+}
+
+int drv_init(struct driver *d, struct test *t, const char *microvm)
+{
+	char *bin = find_microvm(microvm);
+	if (!bin) {
+		fprintf(stderr, "microvmtest: %s%s: %s\n", microvm ? "--microvm " : "",
+			microvm ? microvm : "microvm",
+			microvm ? "not an executable file"
+				: "not found next to microvmtest or on PATH (give --microvm PATH)");
+		return -1;
+	}
+	d->microvm = bin;
+	d->t = t;
+	d->nm = t->nnodes;
+	d->m = calloc(d->nm, sizeof(*d->m));
+	for (size_t i = 0; i < d->nm; i++) {
+		struct machine *m = &d->m[i];
+		m->d = d;
+		m->conf = &t->nodes[i];
+		m->name = t->nodes[i].name;
+		m->pidfd = m->shell_fd = m->serial_fd = m->stdin_fd = -1;
+		m->last_status = -1;
+	}
+	const char *tmp = getenv("TMPDIR");
+	if (asprintf(&d->run_dir, "%s/microvmtest.XXXXXX", tmp && *tmp ? tmp : "/tmp") < 0)
+		abort();
+	if (!mkdtemp(d->run_dir)) {
+		fprintf(stderr, "microvmtest: cannot create %s: %s\n", d->run_dir, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void machine_free(struct machine *m)
+{
+	for (size_t i = 0; m->disk_paths && i < m->conf->ndisks; i++)
+		free(m->disk_paths[i]);
+	free(m->disk_paths);
+	free(m->state_dir);
+	buf_free(&m->shell_in);
+	buf_free(&m->serial_part);
+	buf_free(&m->console);
+}
+
+void drv_cleanup(struct driver *d)
+{
+	for (size_t i = 0; i < d->nm; i++)
+		if (d->m[i].pid > 0)
+			machine_kill(&d->m[i]);
+	if (d->run_dir) {
+		if (d->keep_state)
+			tlog(NULL, "keeping the VM state in %s", d->run_dir);
+		else if (rm_tree(d->run_dir) < 0)
+			tlog(NULL, "cannot remove %s: %s", d->run_dir, strerror(errno));
+	}
+	for (size_t i = 0; i < d->nm; i++)
+		machine_free(&d->m[i]);
+	free(d->m);
+	free(d->run_dir);
+	free(d->microvm_help);
+	free((char *)d->microvm);
+	memset(d, 0, sizeof(*d));
+}
+
+/* Copy src to dst keeping holes; the kernel may share extents (reflink). */
+static int copy_file(const char *src, const char *dst)
+{
+	int in = open(src, O_RDONLY | O_CLOEXEC), out = -1, r = -1;
+	struct stat st;
+	if (in < 0 || fstat(in, &st) < 0)
+		goto done;
+	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (out < 0)
+		goto done;
+	if (ioctl(out, FICLONE, in) == 0) {
+		r = 0;
+		goto done;
+	}
+	if (ftruncate(out, st.st_size) < 0)
+		goto done;
+	off_t off = 0;
+	while (off < st.st_size) {
+		off_t data = lseek(in, off, SEEK_DATA);
+		if (data < 0) {
+			if (errno == ENXIO)
+				break; /* only a hole is left */
+			goto done;
+		}
+		off_t hole = lseek(in, data, SEEK_HOLE);
+		if (hole < 0)
+			goto done;
+		loff_t a = data, b = data;
+		while (a < hole) {
+			ssize_t n = copy_file_range(in, &a, out, &b, (size_t)(hole - a), 0);
+			if (n <= 0)
+				goto done;
+		}
+		off = hole;
+	}
+	r = 0;
+done:
+	if (r < 0)
+		r = -errno;
+	if (in >= 0)
+		close(in);
+	if (out >= 0 && close(out) < 0 && r == 0)
+		r = -errno;
+	return r;
+}
+
+/* The state directory and private disk copies, once per run: a restarted
+ * node keeps its disks, as a NixOS VM keeps its state across reboots. */
+static int prepare_state(struct ctx *x, struct machine *m)
+{
+	if (m->state_dir)
+		return 0;
+	if (asprintf(&m->state_dir, "%s/vm-state-%s", m->d->run_dir, m->name) < 0)
+		abort();
+	if (mkdir(m->state_dir, 0700) < 0 && errno != EEXIST)
+		return ctx_fail(x, "cannot create %s: %s", m->state_dir, strerror(errno));
+	m->disk_paths = calloc(m->conf->ndisks + 1, sizeof(char *));
+	for (size_t i = 0; i < m->conf->ndisks; i++) {
+		const struct disk_conf *dc = &m->conf->disks[i];
+		if (dc->readonly) {
+			m->disk_paths[i] = strdup(dc->path);
+			continue;
+		}
+		const char *base = strrchr(dc->path, '/');
+		if (asprintf(&m->disk_paths[i], "%s/disk%zu-%s", m->state_dir, i,
+			     base ? base + 1 : dc->path) < 0)
+			abort();
+		int r = copy_file(dc->path, m->disk_paths[i]);
+		if (r < 0)
+			return ctx_fail(x, "disk %s: cannot copy it to %s: %s", dc->path,
+					m->disk_paths[i], strerror(-r));
+	}
+	return 0;
+}
+
+/* microvm --help, read once, to check an option exists before relying on it. */
+static const char *microvm_help(struct driver *d)
+{
+	if (d->microvm_help)
+		return d->microvm_help;
+	struct buf b = { 0 };
+	buf_adds(&b, "");
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) == 0) {
+		pid_t pid = fork();
+		if (pid == 0) {
+			dup2(p[1], 1);
+			dup2(p[1], 2);
+			execl(d->microvm, d->microvm, "--help", (char *)NULL);
+			_exit(127);
+		}
+		close(p[1]);
+		char tmp[4096];
+		ssize_t n;
+		while ((n = read(p[0], tmp, sizeof(tmp))) > 0 || (n < 0 && errno == EINTR))
+			if (n > 0)
+				buf_add(&b, tmp, (size_t)n);
+		close(p[0]);
+		while (pid > 0 && waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
+	d->microvm_help = b.p;
+	return b.p;
+}
+
+static int need_option(struct ctx *x, struct machine *m, const char *opt, const char *why)
+{
+	const char *help = microvm_help(m->d);
+	const char *p = help;
+	size_t n = strlen(opt);
+	while ((p = strstr(p, opt)) && (p[n] == '-' || (p[n] >= 'a' && p[n] <= 'z')))
+		p += n;
+	if (p)
+		return 0;
+	return ctx_fail(x, "%s needs microvm's %s option, which %s does not have yet",
+			why, opt, m->d->microvm);
+}
+
+/* The node's options, after checking microvm has them. */
+static int check_options(struct ctx *x, struct machine *m)
+{
+	const struct node_conf *c = m->conf;
+	if (need_option(x, m, "--console", "the backdoor shell (a virtio console)") ||
+	    (c->ndisks && need_option(x, m, "--disk", "\"disks\"")) ||
+	    (c->nshares && need_option(x, m, "--share", "\"shares\"")) ||
+	    (c->nvlans && need_option(x, m, "--net", "\"vlans\"")) ||
+	    (c->nforwards && need_option(x, m, "--net", "\"forwards\"")) ||
+	    (c->user_net && need_option(x, m, "--net", "\"user_net\"")))
+		return -1;
+	return 0;
+}
+
+static void add(char ***argv, size_t *n, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void add(char ***argv, size_t *n, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	*argv = realloc(*argv, (*n + 2) * sizeof(char *));
+	if (vasprintf(&(*argv)[(*n)++], fmt, ap) < 0)
+		abort();
+	(*argv)[*n] = NULL;
+	va_end(ap);
+}
+
+static char **build_argv(struct machine *m)
+{
+	const struct node_conf *c = m->conf;
+	char **a = NULL;
+	size_t n = 0;
+	add(&a, &n, "%s", m->d->microvm);
+	add(&a, &n, "--kernel");
+	add(&a, &n, "%s", c->kernel);
+	if (c->initrd) {
+		add(&a, &n, "--initrd");
+		add(&a, &n, "%s", c->initrd);
+	}
+	if (c->cmdline) {
+		add(&a, &n, "--cmdline");
+		add(&a, &n, "%s", c->cmdline);
+	}
+	if (c->memory) {
+		add(&a, &n, "--memory");
+		add(&a, &n, "%d", c->memory);
+	}
+	if (c->cpus) {
+		add(&a, &n, "--cpus");
+		add(&a, &n, "%d", c->cpus);
+	}
+	add(&a, &n, "--serial");
+	add(&a, &n, "stdio");
+	add(&a, &n, "--console");
+	add(&a, &n, "fd:%d", CONSOLE_FD);
+	for (size_t i = 0; i < c->ndisks; i++) {
+		add(&a, &n, "--disk");
+		add(&a, &n, "%s%s%s%s", m->disk_paths[i], c->disks[i].readonly ? ",readonly" : "",
+		    c->disks[i].serial ? ",serial=" : "",
+		    c->disks[i].serial ? c->disks[i].serial : "");
+	}
+	for (size_t i = 0; i < c->nshares; i++) {
+		add(&a, &n, "--share");
+		add(&a, &n, "%s,tag=%s%s", c->shares[i].path, c->shares[i].tag,
+		    c->shares[i].readonly ? ",readonly" : "");
+	}
+	if (c->user_net || c->nforwards) {
+		struct buf b = { 0 };
+		buf_adds(&b, "user");
+		for (size_t i = 0; i < c->nforwards; i++)
+			buf_printf(&b, ",hostfwd=tcp::%d-:%d", c->forwards[i].host_port,
+				   c->forwards[i].guest_port);
+		add(&a, &n, "--net");
+		add(&a, &n, "%s", b.p);
+		buf_free(&b);
+	}
+	for (size_t i = 0; i < c->nvlans; i++) {
+		add(&a, &n, "--net");
+		add(&a, &n, "vlan=%d,socket=%s/vlan%d", c->vlans[i], m->d->run_dir, c->vlans[i]);
+	}
+	return a;
+}
+
+static void free_argv(char **a)
+{
+	for (size_t i = 0; a && a[i]; i++)
+		free(a[i]);
+	free(a);
+}
+
+/* In the child: become a process group that dies with the driver, put the
+ * console on CONSOLE_FD and the serial port on stdio, then exec microvm. */
+static void child(struct machine *m, char **argv, int console, int in, int out, pid_t parent)
+{
+	setpgid(0, 0);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(127);
+	signal(SIGPIPE, SIG_DFL);
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0 ||
+	    dup2(console, CONSOLE_FD) < 0 || chdir(m->state_dir) < 0)
+		_exit(127);
+	setenv("TMPDIR", m->state_dir, 1);
+	execv(argv[0], argv);
+	fprintf(stderr, "microvmtest: cannot run %s: %s\n", argv[0], strerror(errno));
+	_exit(127);
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+int machine_spawn(struct ctx *x, struct machine *m)
+{
+	if (check_options(x, m) || prepare_state(x, m))
+		return -1;
+	int sv[2], in[2], out[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return ctx_fail(x, "socketpair: %s", strerror(errno));
+	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0)
+		return ctx_fail(x, "pipe: %s", strerror(errno));
+	char **argv = build_argv(m);
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	if (pid == 0)
+		child(m, argv, sv[1], in[0], out[1], parent);
+	free_argv(argv);
+	close(sv[1]);
+	close(in[0]);
+	close(out[1]);
+	if (pid < 0) {
+		close(sv[0]);
+		close(in[1]);
+		close(out[0]);
+		return ctx_fail(x, "fork: %s", strerror(errno));
+	}
+	setpgid(pid, pid); /* also here, so a kill right away finds the group */
+	pump_register(pid);
+	m->pid = pid;
+	m->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	m->shell_fd = sv[0];
+	m->stdin_fd = in[1];
+	m->serial_fd = out[0];
+	fcntl(m->shell_fd, F_SETFL, O_NONBLOCK);
+	fcntl(m->serial_fd, F_SETFL, O_NONBLOCK);
+	m->booted = true;
+	m->connected = false;
+	m->gen++;
+	m->skip_lines = 0;
+	m->shell_in.len = 0;
+	m->console.len = 0;
+	m->console_mark = 0;
+	return 0;
+}
+
+/* Called by the pump once m's microvm has exited and been reaped. */
+void machine_closed(struct machine *m)
+{
+	pump_unregister(m->pid);
+	m->pid = 0;
+	close_fd(&m->pidfd);
+	close_fd(&m->shell_fd);
+	close_fd(&m->stdin_fd);
+	close_fd(&m->serial_fd);
+	m->booted = m->connected = false;
+}
+
+void machine_kill(struct machine *m)
+{
+	if (m->pid <= 0)
+		return;
+	kill(m->pid, SIGTERM);
+	double until = now() + 1.0;
+	siginfo_t si;
+	/* WNOWAIT: the leader stays a zombie, so its group id cannot be reused
+	 * before the group is killed below. */
+	for (;;) {
+		si.si_pid = 0;
+		if (waitid(P_PID, (id_t)m->pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0 &&
+		    errno != EINTR)
+			break;
+		if (si.si_pid || now() >= until)
+			break;
+		struct pollfd p = { m->pidfd, POLLIN, 0 };
+		poll(&p, m->pidfd >= 0, 20);
+	}
+	kill(-m->pid, SIGKILL); /* the whole group, stragglers included */
+	int st = 0;
+	while (waitpid(m->pid, &st, 0) < 0 && errno == EINTR)
+		;
+	m->last_status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	machine_closed(m);
+}

@@ -1,0 +1,539 @@
+/* testfile.c - load a test.json: the top level and the nodes. Steps are
+ * validated in steps.c. The key lists here are the documented ones in
+ * docs/test-json.md and docs/test.schema.json; keep the three in step. */
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "loader.h"
+
+static const char *const top_keys[] = { "name", "timeout", "nodes", "script",
+					"description", NULL };
+static const char *const node_keys[] = { "kernel", "initrd", "cmdline", "memory",
+					 "cpus", "disks", "shares", "vlans", "forwards",
+					 "user_net", NULL };
+static const char *const disk_keys[] = { "path", "readonly", "serial", NULL };
+static const char *const share_keys[] = { "path", "tag", "readonly", NULL };
+static const char *const fwd_keys[] = { "host_port", "guest_port", NULL };
+
+int lbad(const struct lerr *e, const char *path, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (path)
+		snprintf(e->buf, e->len, "%s: %s: %s", e->file, path, msg);
+	else
+		snprintf(e->buf, e->len, "%s: %s", e->file, msg);
+	return -1;
+}
+
+char *path_key(const char *path, const char *key)
+{
+	char *p;
+	if (asprintf(&p, "%s.%s", path, key) < 0)
+		abort();
+	return p;
+}
+
+char *path_idx(const char *path, size_t i)
+{
+	char *p;
+	if (asprintf(&p, "%s[%zu]", path, i) < 0)
+		abort();
+	return p;
+}
+
+const char *jtype(struct json_object *j)
+{
+	switch (json_object_get_type(j)) {
+	case json_type_null: return "null";
+	case json_type_boolean: return "a boolean";
+	case json_type_double: return "a number";
+	case json_type_int: return "an integer";
+	case json_type_object: return "an object";
+	case json_type_array: return "an array";
+	case json_type_string: return "a string";
+	}
+	return "a value";
+}
+
+int check_keys(const struct lerr *e, struct json_object *j, const char *path,
+	       const char *const *keys)
+{
+	json_object_object_foreach(j, k, v) {
+		(void)v;
+		bool ok = false;
+		for (size_t i = 0; keys[i] && !ok; i++)
+			ok = !strcmp(k, keys[i]);
+		if (ok)
+			continue;
+		char list[400] = "";
+		for (size_t i = 0; keys[i]; i++)
+			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+				 i ? ", " : "", keys[i]);
+		char *p = path_key(path, k);
+		lbad(e, p, "unknown key (expected one of %s)", list);
+		free(p);
+		return -1;
+	}
+	return 0;
+}
+
+/* Typed field getters: absent keys leave *out alone and return 0. */
+static int get_str(const struct lerr *e, struct json_object *o, const char *path,
+		   const char *key, const char **out)
+{
+	struct json_object *v;
+	if (!json_object_object_get_ex(o, key, &v))
+		return 0;
+	if (!json_object_is_type(v, json_type_string)) {
+		char *p = path_key(path, key);
+		lbad(e, p, "expected a string, got %s", jtype(v));
+		free(p);
+		return -1;
+	}
+	*out = json_object_get_string(v);
+	return 0;
+}
+
+static int get_int(const struct lerr *e, struct json_object *o, const char *path,
+		   const char *key, long lo, long hi, long *out)
+{
+	struct json_object *v;
+	if (!json_object_object_get_ex(o, key, &v))
+		return 0;
+	int64_t x = json_object_get_int64(v);
+	if (!json_object_is_type(v, json_type_int) || x < lo || x > hi) {
+		char *p = path_key(path, key);
+		lbad(e, p, "expected an integer from %ld to %ld, got %s", lo, hi,
+		     json_object_to_json_string_ext(v, JSON_C_TO_STRING_NOSLASHESCAPE));
+		free(p);
+		return -1;
+	}
+	*out = (long)x;
+	return 0;
+}
+
+static int get_bool(const struct lerr *e, struct json_object *o, const char *path,
+		    const char *key, bool *out)
+{
+	struct json_object *v;
+	if (!json_object_object_get_ex(o, key, &v))
+		return 0;
+	if (!json_object_is_type(v, json_type_boolean)) {
+		char *p = path_key(path, key);
+		lbad(e, p, "expected true or false, got %s", jtype(v));
+		free(p);
+		return -1;
+	}
+	*out = json_object_get_boolean(v);
+	return 0;
+}
+
+/* An array under key (absent: *n = 0). */
+static int get_array(const struct lerr *e, struct json_object *o, const char *path,
+		     const char *key, struct json_object **arr, size_t *n)
+{
+	*n = 0;
+	if (!json_object_object_get_ex(o, key, arr))
+		return 0;
+	if (!json_object_is_type(*arr, json_type_array)) {
+		char *p = path_key(path, key);
+		lbad(e, p, "expected an array, got %s", jtype(*arr));
+		free(p);
+		return -1;
+	}
+	*n = json_object_array_length(*arr);
+	return 0;
+}
+
+/* Resolve p against dir; check it exists when asked. */
+static int file_path(const struct lerr *e, const char *dir, const char *p,
+		     const char *path, bool check, bool want_dir, char **out)
+{
+	if (!*p)
+		return lbad(e, path, "expected a file name, got an empty string");
+	if (p[0] == '/' || !dir)
+		*out = strdup(p);
+	else if (asprintf(out, "%s/%s", dir, p) < 0)
+		abort();
+	if (!check)
+		return 0;
+	struct stat st;
+	if (stat(*out, &st) < 0)
+		return lbad(e, path, "%s \"%s\": %s", want_dir ? "directory" : "file",
+			    *out, strerror(errno));
+	if (want_dir != !!S_ISDIR(st.st_mode))
+		return lbad(e, path, "\"%s\" is %sa directory, expected %s", *out,
+			    want_dir ? "not " : "", want_dir ? "a directory" : "a file");
+	return 0;
+}
+
+static int load_disk(const struct lerr *e, const struct test *t, struct json_object *j,
+		     const char *path, bool check, struct disk_conf *d)
+{
+	const char *p = NULL, *serial = NULL;
+	if (json_object_is_type(j, json_type_string)) {
+		p = json_object_get_string(j);
+	} else if (json_object_is_type(j, json_type_object)) {
+		if (check_keys(e, j, path, disk_keys) || get_str(e, j, path, "path", &p) ||
+		    get_str(e, j, path, "serial", &serial) ||
+		    get_bool(e, j, path, "readonly", &d->readonly))
+			return -1;
+		if (!p)
+			return lbad(e, path, "missing key \"path\" (the disk image file)");
+		if (serial && (strlen(serial) > 20 || strpbrk(serial, ",= \t\n")))
+			return lbad(e, path, "serial \"%s\": expected at most 20 characters, "
+				    "no commas, '=' or spaces", serial);
+	} else {
+		return lbad(e, path, "expected a file name or an object {\"path\", "
+			    "\"readonly\", \"serial\"}, got %s", jtype(j));
+	}
+	if (strchr(p, ','))
+		return lbad(e, path, "\"%s\": disk paths cannot contain ','", p);
+	d->serial = serial ? strdup(serial) : NULL;
+	return file_path(e, t->dir, p, path, check, false, &d->path);
+}
+
+static int load_share(const struct lerr *e, const struct test *t, struct json_object *j,
+		      const char *path, bool check, struct share_conf *s)
+{
+	const char *p = NULL, *tag = NULL;
+	if (!json_object_is_type(j, json_type_object))
+		return lbad(e, path, "expected an object {\"path\", \"tag\", \"readonly\"}, "
+			    "got %s", jtype(j));
+	if (check_keys(e, j, path, share_keys) || get_str(e, j, path, "path", &p) ||
+	    get_str(e, j, path, "tag", &tag) || get_bool(e, j, path, "readonly", &s->readonly))
+		return -1;
+	if (!p || !tag)
+		return lbad(e, path, "missing key \"%s\"", p ? "tag" : "path");
+	if (!*tag || strlen(tag) > 31 || strpbrk(tag, ",= \t\n"))
+		return lbad(e, path, "tag \"%s\": expected 1 to 31 characters, no commas, "
+			    "'=' or spaces", tag);
+	s->tag = strdup(tag);
+	return file_path(e, t->dir, p, path, check, true, &s->path);
+}
+
+static int load_forward(const struct lerr *e, struct json_object *j, const char *path,
+			struct forward_conf *f)
+{
+	long h = -1, g = -1;
+	if (!json_object_is_type(j, json_type_object))
+		return lbad(e, path, "expected an object {\"host_port\", \"guest_port\"}, "
+			    "got %s", jtype(j));
+	if (check_keys(e, j, path, fwd_keys) ||
+	    get_int(e, j, path, "host_port", 1, 65535, &h) ||
+	    get_int(e, j, path, "guest_port", 1, 65535, &g))
+		return -1;
+	if (h < 0 || g < 0)
+		return lbad(e, path, "missing key \"%s\"", h < 0 ? "host_port" : "guest_port");
+	f->host_port = (int)h;
+	f->guest_port = (int)g;
+	return 0;
+}
+
+/* Load the elements of array key with fn into a calloc'd vector. */
+#define LOAD_LIST(key, vec, n, call)                                          \
+	do {                                                                  \
+		struct json_object *arr;                                      \
+		if (get_array(e, j, path, key, &arr, &(n)))                   \
+			return -1;                                            \
+		(vec) = calloc((n) ? (n) : 1, sizeof(*(vec)));                \
+		char *kp = path_key(path, key);                               \
+		for (size_t i = 0; i < (n); i++) {                            \
+			struct json_object *el = json_object_array_get_idx(arr, i); \
+			char *ep = path_idx(kp, i);                           \
+			int r = (call);                                       \
+			free(ep);                                             \
+			if (r) {                                              \
+				(n) = i + 1;                                  \
+				free(kp);                                     \
+				return -1;                                    \
+			}                                                     \
+		}                                                             \
+		free(kp);                                                     \
+	} while (0)
+
+static int load_vlan(const struct lerr *e, struct json_object *el, const char *ep, int *v)
+{
+	int64_t x = json_object_get_int64(el);
+	if (!json_object_is_type(el, json_type_int) || x < 0 || x > 255)
+		return lbad(e, ep, "expected a vlan number from 0 to 255");
+	*v = (int)x;
+	return 0;
+}
+
+static int load_node(const struct lerr *e, const struct test *t, struct json_object *j,
+		     const char *path, bool check, struct node_conf *n)
+{
+	const char *kernel = NULL, *initrd = NULL, *cmdline = NULL;
+	long mem = 0, cpus = 0;
+	if (!json_object_is_type(j, json_type_object))
+		return lbad(e, path, "expected an object (the node's kernel, initrd, ...), "
+			    "got %s", jtype(j));
+	if (check_keys(e, j, path, node_keys) || get_str(e, j, path, "kernel", &kernel) ||
+	    get_str(e, j, path, "initrd", &initrd) || get_str(e, j, path, "cmdline", &cmdline) ||
+	    get_int(e, j, path, "memory", 16, 1024 * 1024, &mem) ||
+	    get_int(e, j, path, "cpus", 1, 64, &cpus) ||
+	    get_bool(e, j, path, "user_net", &n->user_net))
+		return -1;
+	n->memory = (int)mem;
+	n->cpus = (int)cpus;
+	n->cmdline = cmdline ? strdup(cmdline) : NULL;
+	if (!kernel)
+		return lbad(e, path, "missing key \"kernel\" (the guest kernel file)");
+	char *kp = path_key(path, "kernel");
+	int r = file_path(e, t->dir, kernel, kp, check, false, &n->kernel);
+	free(kp);
+	if (r)
+		return -1;
+	if (initrd) {
+		kp = path_key(path, "initrd");
+		r = file_path(e, t->dir, initrd, kp, check, false, &n->initrd);
+		free(kp);
+		if (r)
+			return -1;
+	}
+	LOAD_LIST("disks", n->disks, n->ndisks, load_disk(e, t, el, ep, check, &n->disks[i]));
+	LOAD_LIST("shares", n->shares, n->nshares, load_share(e, t, el, ep, check, &n->shares[i]));
+	LOAD_LIST("vlans", n->vlans, n->nvlans, load_vlan(e, el, ep, &n->vlans[i]));
+	LOAD_LIST("forwards", n->forwards, n->nforwards, load_forward(e, el, ep, &n->forwards[i]));
+	return 0;
+}
+
+static bool good_node_name(const char *s)
+{
+	if (!*s || strlen(s) > 63)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || *s == '_' || *s == '-'))
+			return false;
+	return true;
+}
+
+static int cmp_node(const void *a, const void *b)
+{
+	return strcmp(((const struct node_conf *)a)->name, ((const struct node_conf *)b)->name);
+}
+
+static int load_nodes(const struct lerr *e, struct test *t, struct json_object *j, bool check)
+{
+	if (!json_object_is_type(j, json_type_object))
+		return lbad(e, "$.nodes", "expected an object mapping node names to nodes, "
+			    "got %s", jtype(j));
+	size_t n = json_object_object_length(j);
+	if (n == 0)
+		return lbad(e, "$.nodes", "expected at least one node");
+	t->nodes = calloc(n, sizeof(*t->nodes));
+	json_object_object_foreach(j, name, v) {
+		char *p = path_key("$.nodes", name);
+		struct node_conf *nc = &t->nodes[t->nnodes++];
+		nc->name = strdup(name);
+		int r = good_node_name(name) ? load_node(e, t, v, p, check, nc)
+			: lbad(e, p, "node names are 1 to 63 letters, digits, '_' or '-'");
+		free(p);
+		if (r)
+			return -1;
+	}
+	qsort(t->nodes, t->nnodes, sizeof(*t->nodes), cmp_node);
+	for (size_t i = 0; i < t->nnodes; i++)
+		t->nodes[i].index = (int)i + 1;
+	return 0;
+}
+
+static int load_script(const struct lerr *e, struct test *t, struct json_object *j)
+{
+	if (!json_object_is_type(j, json_type_array))
+		return lbad(e, "$.script", "expected an array of steps, got %s", jtype(j));
+	size_t n = json_object_array_length(j);
+	t->steps = calloc(n ? n : 1, sizeof(*t->steps));
+	for (size_t i = 0; i < n; i++) {
+		char *p = path_idx("$.script", i);
+		t->nsteps = i + 1;
+		int r = lstep(t, e, json_object_array_get_idx(j, i), p, &t->steps[i]);
+		free(p);
+		if (r)
+			return -1;
+	}
+	return 0;
+}
+
+static int load_top(const struct lerr *e, struct test *t, bool check)
+{
+	struct json_object *j = t->root, *v;
+	if (!json_object_is_type(j, json_type_object))
+		return lbad(e, "$", "expected an object with name, nodes and script, got %s",
+			    jtype(j));
+	if (check_keys(e, j, "$", top_keys) || get_str(e, j, "$", "name", &t->name) ||
+	    get_int(e, j, "$", "timeout", 1, INT_MAX, &t->timeout))
+		return -1;
+	if (get_str(e, j, "$", "description", &(const char *){ NULL }))
+		return -1;
+	if (!t->name)
+		return lbad(e, "$", "missing key \"name\" (the test's name)");
+	if (!json_object_object_get_ex(j, "nodes", &v))
+		return lbad(e, "$", "missing key \"nodes\" (an object of node name -> node)");
+	if (load_nodes(e, t, v, check))
+		return -1;
+	if (!json_object_object_get_ex(j, "script", &v))
+		return lbad(e, "$", "missing key \"script\" (an array of steps)");
+	return load_script(e, t, v);
+}
+
+/* "line L, column C" of byte offset off in text. */
+static void where(const char *text, size_t off, int *line, int *col)
+{
+	*line = 1;
+	*col = 1;
+	for (size_t i = 0; i < off; i++) {
+		if (text[i] == '\n') {
+			(*line)++;
+			*col = 1;
+		} else {
+			(*col)++;
+		}
+	}
+}
+
+static int parse_json(const struct lerr *e, const char *text, size_t len,
+		      struct json_object **out)
+{
+	if (len > INT_MAX)
+		return lbad(e, NULL, "file too large");
+	struct json_tokener *tok = json_tokener_new();
+	*out = json_tokener_parse_ex(tok, text, (int)len);
+	enum json_tokener_error err = json_tokener_get_error(tok);
+	size_t off = json_tokener_get_parse_end(tok);
+	json_tokener_free(tok);
+	if (err == json_tokener_success) {
+		while (off < len && strchr(" \t\r\n", text[off]))
+			off++;
+		if (off == len)
+			return 0;
+		json_object_put(*out);
+		*out = NULL;
+	}
+	int line, col;
+	where(text, off, &line, &col);
+	if (err == json_tokener_continue)
+		return lbad(e, NULL, "line %d: invalid JSON: unexpected end of file", line);
+	return lbad(e, NULL, "line %d, column %d: invalid JSON: %s", line, col,
+		    err == json_tokener_success ? "text after the end of the document"
+						: json_tokener_error_desc(err));
+}
+
+int test_parse(const char *text, size_t len, const char *file, const char *dir,
+	       bool check_files, struct test **out, char *err, size_t errlen)
+{
+	struct lerr e = { file, err, errlen };
+	struct test *t = calloc(1, sizeof(*t));
+	t->file = strdup(file);
+	t->dir = dir ? strdup(dir) : NULL;
+	t->timeout = DEFAULT_TEST_TIMEOUT;
+	if (memchr(text, 0, len)) {
+		lbad(&e, NULL, "invalid JSON: the file contains a NUL byte");
+		testfile_free(t);
+		return -1;
+	}
+	if (parse_json(&e, text, len, &t->root) || load_top(&e, t, check_files)) {
+		testfile_free(t);
+		return -1;
+	}
+	*out = t;
+	return 0;
+}
+
+static char *read_all(const char *file, size_t *len)
+{
+	FILE *f = fopen(file, "rb");
+	if (!f)
+		return NULL;
+	size_t cap = 4096, n = 0;
+	char *b = malloc(cap);
+	size_t r;
+	while ((r = fread(b + n, 1, cap - n, f)) > 0) {
+		n += r;
+		if (n == cap)
+			b = realloc(b, cap *= 2);
+	}
+	int bad = ferror(f);
+	fclose(f);
+	if (bad) {
+		free(b);
+		return NULL;
+	}
+	*len = n;
+	return b;
+}
+
+int test_load(const char *file, bool check_files, struct test **out, char *err, size_t errlen)
+{
+	struct lerr e = { file, err, errlen };
+	size_t len;
+	char *text = read_all(file, &len);
+	if (!text)
+		return lbad(&e, NULL, "cannot read: %s", strerror(errno));
+	char *abs = realpath(file, NULL);
+	char *slash = abs ? strrchr(abs, '/') : NULL;
+	if (slash)
+		*(slash == abs ? slash + 1 : slash) = 0;
+	int r = test_parse(text, len, file, abs, check_files, out, err, errlen);
+	free(abs);
+	free(text);
+	return r;
+}
+
+static void node_free(struct node_conf *n)
+{
+	free(n->name);
+	free(n->kernel);
+	free(n->initrd);
+	free(n->cmdline);
+	for (size_t i = 0; i < n->ndisks; i++) {
+		free(n->disks[i].path);
+		free(n->disks[i].serial);
+	}
+	free(n->disks);
+	for (size_t i = 0; i < n->nshares; i++) {
+		free(n->shares[i].path);
+		free(n->shares[i].tag);
+	}
+	free(n->shares);
+	free(n->vlans);
+	free(n->forwards);
+}
+
+void testfile_free(struct test *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->nnodes; i++)
+		node_free(&t->nodes[i]);
+	free(t->nodes);
+	for (size_t i = 0; i < t->nsteps; i++)
+		step_free(&t->steps[i]);
+	free(t->steps);
+	json_object_put(t->root);
+	free(t->file);
+	free(t->dir);
+	free(t);
+}
+
+int test_node(const struct test *t, const char *name)
+{
+	for (size_t i = 0; i < t->nnodes; i++)
+		if (!strcmp(t->nodes[i].name, name))
+			return (int)i;
+	if (t->nnodes == 1 && !strcmp(name, "machine"))
+		return 0;
+	return -1;
+}

@@ -1,0 +1,178 @@
+/* driver.h - microvmtest at run time: nodes as microvm processes, the
+ * backdoor shell on each node's virtio console, the machine API, logs.
+ *
+ * The driver is one thread. Every wait goes through drv_pump(), which also
+ * reads every node's serial output (logged as "node # line"), notices a
+ * microvm that exits and a SIGINT/SIGTERM, and honours the test's global
+ * deadline; so no wait can outlive the test and no pipe fills up.
+ * Failures are reported through ctx_fail(): one message, logged by the step
+ * runner as "!!! ...".
+ */
+#ifndef DRIVER_H
+#define DRIVER_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "testfile.h"
+
+/* A growable byte buffer, always NUL-terminated after len. */
+struct buf {
+	char *p;
+	size_t len, cap;
+};
+void buf_add(struct buf *b, const void *data, size_t n);
+/* Make room for n more bytes after len. */
+void buf_reserve(struct buf *b, size_t n);
+void buf_adds(struct buf *b, const char *s);
+void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void buf_consume(struct buf *b, size_t n); /* drop the first n bytes */
+void buf_free(struct buf *b);
+
+/* Append s quoted for a POSIX shell, exactly as Python's shlex.quote. */
+void shquote(struct buf *out, const char *s);
+/* Append base64 of data (no line breaks). */
+void b64_encode(struct buf *out, const void *data, size_t n);
+/* Append the bytes of base64 text in[0..n); returns -1 on a bad character. */
+int b64_decode(struct buf *out, const char *in, size_t n);
+/* Monotonic seconds. */
+double now(void);
+/* Remove a directory tree (no symlinks followed). */
+int rm_tree(const char *path);
+
+struct driver;
+
+/* One node: its configuration and, when booted, its microvm process. */
+struct machine {
+	struct driver *d;
+	const struct node_conf *conf;
+	const char *name;
+	char *state_dir;    /* RUN_DIR/vm-state-NAME, made at first start */
+	char **disk_paths;  /* private copies (or the file itself when readonly) */
+	pid_t pid;          /* microvm, leader of its own process group; 0: none */
+	int pidfd;          /* readable when microvm exits; -1 when unsupported */
+	int shell_fd;       /* our end of the console socketpair (backdoor) */
+	int serial_fd;      /* microvm's stdout+stderr (serial console) */
+	int stdin_fd;       /* microvm's stdin (serial input), for send_console */
+	bool booted, connected, allow_reboot, reboot_pending;
+	int last_status;    /* microvm's last exit status, -1 before any */
+	unsigned gen;       /* +1 at each spawn: a backdoor operation that sees it
+			     * change lost its shell to an exit or reboot */
+	int skip_lines;     /* backdoor output lines nobody will read */
+	struct buf shell_in;    /* backdoor bytes received, not yet consumed */
+	struct buf serial_part; /* a serial line not finished yet */
+	struct buf console;     /* serial lines since start, each ending in \n */
+	size_t console_mark;    /* wait_for_console_text looks from here */
+};
+
+struct driver {
+	struct test *t;
+	struct machine *m; /* one per node, in node order */
+	size_t nm;
+	const char *microvm; /* the microvm binary */
+	char *microvm_help;  /* its --help, to check options before use */
+	char *run_dir;       /* per-run state directory */
+	const char *out_dir; /* where copy_from_machine writes */
+	bool keep_state, interactive;
+	double deadline;     /* the test's global timeout (monotonic) */
+	int nfail;           /* steps failed so far */
+};
+
+/* What one method call works on and returns. */
+struct ctx {
+	struct driver *d;
+	struct machine *m; /* NULL for a global */
+	const struct call *c;
+	struct buf out;    /* R_TEXT / R_STATUS_TEXT result */
+	int status;        /* R_STATUS_TEXT result */
+	char *err;         /* set by ctx_fail */
+	bool interrupted;  /* failed because of a signal or the global timeout */
+	unsigned gen;      /* the machine's gen when the backdoor was connected */
+};
+/* Record why the call failed (the first reason wins); returns -1. */
+int ctx_fail(struct ctx *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void ctx_reset(struct ctx *x);
+
+/* Set by the SIGINT/SIGTERM/SIGHUP handler; every wait gives up when set. */
+extern volatile sig_atomic_t drv_signal;
+void drv_signals(void);
+
+/* --- logs (driver/tlog.c): stderr, in the NixOS driver's format -------- */
+void tlog(const char *machine, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void tlog_serial(const char *machine, const char *line);
+/* "!!! msg": a failure, also recorded for the JUnit report. */
+void tlog_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+extern bool tlog_serial_on;
+struct nest {
+	const char *machine;
+	char *msg;
+	double t0;
+};
+/* Log msg, then at nest_end "(finished: msg, in S seconds)". */
+void nest_begin(struct nest *n, const char *machine, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void nest_end(struct nest *n);
+
+/* --- JUnit (driver/junit.c): fed by the log ----------------------------- */
+void junit_line(const char *line);
+void junit_subtest_begin(const char *name);
+void junit_subtest_end(bool failed);
+void junit_failure(const char *msg);
+int junit_write(const char *file, const char *suite);
+void junit_free(void);
+
+/* --- processes (driver/proc.c, driver/pump.c) --------------------------- */
+int drv_init(struct driver *d, struct test *t, const char *microvm);
+/* Kill every microvm, remove the run directory unless keep_state. */
+void drv_cleanup(struct driver *d);
+/* Spawn microvm for m (not waiting for boot). */
+int machine_spawn(struct ctx *x, struct machine *m);
+/* Stop m's microvm: SIGTERM, a short grace, then SIGKILL its process group. */
+void machine_kill(struct machine *m);
+
+enum { IO_READY = 1, IO_TIMEOUT = 0, IO_EXITED = -2, IO_SIGNAL = -3, IO_DEADLINE = -4 };
+/* Wait until fd has events (fd < 0: none), the monotonic time until passes
+ * (IO_TIMEOUT; until < 0: never), m's microvm exits (IO_EXITED; m may be
+ * NULL), a signal (IO_SIGNAL) or the global deadline (IO_DEADLINE); all the
+ * while logging serial output and reaping microvms. */
+int drv_pump(struct driver *d, struct machine *m, int fd, short events, double until);
+/* ctx_fail with the reason for a negative drv_pump result. */
+int pump_fail(struct ctx *x, int r, const char *what);
+
+/* --- the backdoor (driver/backdoor.c) ----------------------------------- */
+/* Wait for "Spawning backdoor root shell..." (starting m if needed). */
+int bd_connect(struct ctx *x);
+/* Run cmd as NixOS's execute(): timeout < 0 means none. *status is -1
+ * without check_return, -2 without check_output. */
+int bd_execute(struct ctx *x, const char *cmd, long timeout, bool check_return,
+	       bool check_output, int *status, struct buf *out);
+/* bd_execute, then send in[0..inlen) for the command to read on stdin. */
+int bd_execute_in(struct ctx *x, const char *cmd, long timeout, bool check_return,
+		  bool check_output, int *status, struct buf *out, const void *in, size_t inlen);
+/* Write all of data to the backdoor. */
+int bd_send(struct ctx *x, const void *data, size_t n);
+
+/* --- helpers for method implementations --------------------------------- */
+/* Call check(x, arg, last_try) until it returns 1, with a short adaptive
+ * interval; after timeout seconds one last try, then "action timed out". */
+int retry(struct ctx *x, long timeout, int (*check)(struct ctx *, void *, bool), void *arg);
+/* Sleep s seconds, pumping. */
+int drv_sleep(struct ctx *x, double s);
+/* Start m (NixOS start(): asynchronous, no wait for boot). */
+int machine_start(struct ctx *x, struct machine *m, bool allow_reboot);
+int machine_wait_for_shutdown(struct ctx *x, struct machine *m);
+
+/* --- running steps (driver/run.c) and the prompt (driver/repl.c) -------- */
+/* Run steps; returns 0 when all passed. */
+int run_steps(struct driver *d, const struct step *s, size_t n);
+int run_step(struct driver *d, const struct step *s);
+/* run_step, printing a call's result on stdout (for the prompt). */
+int run_step_show(struct driver *d, const struct step *s);
+/* The interactive prompt; returns when the user continues (0) or quits (-1). */
+int repl(struct driver *d);
+/* Attach the terminal to m's backdoor shell until EOF on stdin. */
+int shell_interact(struct ctx *x);
+
+#endif
