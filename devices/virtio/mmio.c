@@ -95,6 +95,13 @@ static void virtio_reset(struct virtio_dev *d)
 		d->ops->reset(d);
 }
 
+static void kick(struct virtio_dev *d, uint32_t q)
+{
+	uint64_t one = 1;
+	if (q < d->nqueues && write(d->kick[q], &one, sizeof(one)) < 0)
+		log_debug("%s: kick: %m", d->name);
+}
+
 /* 3.1.1: FEATURES_OK sticks only if the driver took a subset of what was
  * offered, including VERSION_1 (this is a modern-only device). */
 static bool features_ok(const struct virtio_dev *d)
@@ -118,6 +125,10 @@ static void status_write(struct virtio_dev *d, uint32_t v)
 	/* 2.1.2: the driver never clears bits; NEEDS_RESET is ours to set. */
 	d->status |= v & (VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FAILED |
 			  VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
+	/* Buffers queued (and kicks ignored) before DRIVER_OK: look now. */
+	if (added & VIRTIO_STATUS_DRIVER_OK)
+		for (unsigned q = 0; q < d->nqueues; q++)
+			kick(d, q);
 }
 
 static void queue_ready(struct virtio_dev *d, struct vq *vq, uint32_t v)
@@ -163,13 +174,6 @@ static void queue_write(struct virtio_dev *d, uint64_t off, uint32_t v)
 	case REG_QUEUE_DEVICE_LO: case REG_QUEUE_DEVICE_HI:
 		set_half(&vq->used_gpa, off == REG_QUEUE_DEVICE_HI, v); break;
 	}
-}
-
-static void kick(struct virtio_dev *d, uint32_t q)
-{
-	uint64_t one = 1;
-	if (q < d->nqueues && write(d->kick[q], &one, sizeof(one)) < 0)
-		log_debug("%s: kick: %m", d->name);
 }
 
 static void reg_write(struct virtio_dev *d, uint64_t off, uint32_t v)
