@@ -28,6 +28,9 @@ static void cpuid_fix(struct kvm_cpuid_entry2 *e, int id, int ncpus)
 	unsigned shift = order_base_2(ncpus);
 	switch (e->function) {
 	case 1:
+		/* KVM leaves the hypervisor bit to us; without it Linux never
+		 * looks at the KVM leaves (no kvm-clock, no paravirt). */
+		e->ecx |= 1u << 31;
 		e->ebx = (e->ebx & 0xffff) | (uint32_t)ncpus << 16 | (uint32_t)id << 24;
 		if (ncpus > 1)
 			e->edx |= 1u << 28; /* HTT: the count in EBX[23:16] is valid */

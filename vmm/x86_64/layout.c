@@ -68,7 +68,9 @@ int arch_vm_init(struct vm *vm)
 		log_error("KVM_CREATE_IRQCHIP: %s", strerror(e));
 		return -e;
 	}
-	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+	/* No SPEAKER_DUMMY: the kernel then also emulates port 0x61, whose
+	 * channel-2 output bit Linux needs to calibrate the TSC against the PIT. */
+	struct kvm_pit_config pit = { .flags = 0 };
 	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0) {
 		int e = errno;
 		log_error("KVM_CREATE_PIT2: %s", strerror(e));
