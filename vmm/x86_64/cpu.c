@@ -34,10 +34,6 @@ static void cpuid_fix(struct kvm_cpuid_entry2 *e, int id, int ncpus)
 		e->ebx = (e->ebx & 0xffff) | (uint32_t)ncpus << 16 | (uint32_t)id << 24;
 		if (ncpus > 1)
 			e->edx |= 1u << 28; /* HTT: the count in EBX[23:16] is valid */
-		/* "Hypervisor present": without it Linux never reads KVM's leaves
-		 * at 0x40000000, so no kvm-clock, and a loaded host makes its
-		 * PIT calibration of the TSC fail and boot stall. */
-		e->ecx |= 1u << 31;
 		break;
 	case 4: {
 		unsigned level = (e->eax >> 5) & 7;
