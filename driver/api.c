@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "api.h"
 #include "driver.h"
 
 /* execute() on x->m; output replaces x->out. */
@@ -30,7 +31,7 @@ int m_execute(struct ctx *x)
 }
 
 /* "output: ..." as NixOS logs it when a command fails. */
-static void log_output(struct ctx *x, const struct buf *out)
+void api_log_output(struct ctx *x, const struct buf *out)
 {
 	tlog(x->m->name, "output: %s", out->p ? out->p : "");
 }
@@ -50,7 +51,7 @@ static int run_each(struct ctx *x, bool want_ok)
 		one.len = 0;
 		r = bd_execute(x, cmd, call_int(c, 1), true, true, &st, &one);
 		if (r == 0 && want_ok && st != 0) {
-			log_output(x, &one);
+			api_log_output(x, &one);
 			r = ctx_fail(x, "command `%s` failed (exit code %d)", cmd, st);
 		} else if (r == 0 && !want_ok && st == 0) {
 			r = ctx_fail(x, "command `%s` unexpectedly succeeded", cmd);
@@ -209,169 +210,4 @@ int api_systemctl(struct ctx *x, const char *q, const char *user, int *status)
 int m_systemctl(struct ctx *x)
 {
 	return api_systemctl(x, call_str(x->c, 0), call_str(x->c, 1), &x->status);
-}
-
-/* Paths on the host resolve against the test.json's directory. */
-static char *host_path(struct ctx *x, const char *p)
-{
-	char *r;
-	if (p[0] == '/' || !x->d->t->dir)
-		return strdup(p);
-	if (asprintf(&r, "%s/%s", x->d->t->dir, p) < 0)
-		abort();
-	return r;
-}
-
-static int guest_cmd(struct ctx *x, const struct buf *cmd, const char *what)
-{
-	int st;
-	struct buf out = { 0 };
-	int r = bd_execute(x, cmd->p, -1, true, true, &st, &out);
-	if (r == 0 && st != 0) {
-		log_output(x, &out);
-		r = ctx_fail(x, "%s failed in the guest (exit code %d)", what, st);
-	}
-	buf_free(&out);
-	return r;
-}
-
-/* The file goes as base64 right after the command line, read by `head -c`
- * (which never reads past its count): one round trip, and no argument
- * limit (MAX_ARG_STRLEN would cap a file inside the command at ~96 KiB). */
-static int send_file(struct ctx *x, const char *data, size_t n, const char *target)
-{
-	struct buf cmd = { 0 }, b64 = { 0 }, out = { 0 };
-	b64_encode(&b64, data, n);
-	buf_printf(&cmd, "head -c %zu | base64 -d > ", b64.len);
-	shquote(&cmd, target);
-	int st, r = bd_execute_in(x, cmd.p, -1, true, true, &st, &out, b64.p, b64.len);
-	if (r == 0 && st != 0) {
-		log_output(x, &out);
-		r = ctx_fail(x, "writing %s failed in the guest (exit code %d)", target, st);
-	}
-	buf_free(&cmd);
-	buf_free(&b64);
-	buf_free(&out);
-	return r;
-}
-
-static int read_host(struct ctx *x, const char *path, struct buf *b, mode_t *mode)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	struct stat st;
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		if (fd >= 0)
-			close(fd);
-		return ctx_fail(x, "copy_from_host: %s: %s", path, strerror(errno));
-	}
-	*mode = st.st_mode & 07777;
-	if (!S_ISREG(st.st_mode)) {
-		close(fd);
-		return ctx_fail(x, "copy_from_host: %s: only regular files can be copied "
-				"(directories need the 9p share, not in microvm yet)", path);
-	}
-	char tmp[65536];
-	ssize_t k;
-	while ((k = read(fd, tmp, sizeof(tmp))) > 0)
-		buf_add(b, tmp, (size_t)k);
-	close(fd);
-	return k < 0 ? ctx_fail(x, "copy_from_host: %s: %s", path, strerror(errno)) : 0;
-}
-
-/* copy_from_host through the backdoor; the 9p path comes with shares. */
-int m_copy_from_host(struct ctx *x)
-{
-	char *src = host_path(x, call_str(x->c, 0));
-	const char *target = call_str(x->c, 1);
-	struct buf data = { 0 }, cmd = { 0 };
-	mode_t mode = 0;
-	struct nest n;
-	nest_begin(&n, x->m->name, "copying %s to %s", src, target);
-	int r = read_host(x, src, &data, &mode);
-	if (r == 0) {
-		char *dir = strdup(target), *slash = strrchr(dir, '/');
-		buf_adds(&cmd, "mkdir -p ");
-		shquote(&cmd, slash && slash != dir ? (*slash = 0, dir) : slash ? "/" : ".");
-		free(dir);
-		r = guest_cmd(x, &cmd, "mkdir");
-	}
-	if (r == 0)
-		r = send_file(x, data.p ? data.p : "", data.len, target);
-	if (r == 0) {
-		cmd.len = 0;
-		buf_printf(&cmd, "chmod %o ", (unsigned)mode);
-		shquote(&cmd, target);
-		r = guest_cmd(x, &cmd, "chmod");
-	}
-	nest_end(&n);
-	buf_free(&data);
-	buf_free(&cmd);
-	free(src);
-	return r;
-}
-
-static int write_host(struct ctx *x, const char *path, const struct buf *b)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return ctx_fail(x, "copy_from_machine: %s: %s", path, strerror(errno));
-	size_t off = 0;
-	while (off < b->len) {
-		ssize_t w = write(fd, b->p + off, b->len - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			close(fd);
-			return ctx_fail(x, "copy_from_machine: %s: %s", path, strerror(errno));
-		}
-		off += (size_t)w;
-	}
-	return close(fd) < 0 ? ctx_fail(x, "copy_from_machine: %s: %s", path, strerror(errno))
-			     : 0;
-}
-
-static int mkdirs(char *path)
-{
-	for (char *p = path + 1; *p; p++)
-		if (*p == '/') {
-			*p = 0;
-			int r = mkdir(path, 0755);
-			*p = '/';
-			if (r < 0 && errno != EEXIST)
-				return -1;
-		}
-	return mkdir(path, 0755) < 0 && errno != EEXIST ? -1 : 0;
-}
-
-/* copy_from_machine(source, target_dir): into OUT_DIR/target_dir/. The
- * backdoor already returns output byte for byte, so `cat` is the copy. */
-int m_copy_from_machine(struct ctx *x)
-{
-	const char *src = call_str(x->c, 0), *tdir = call_str(x->c, 1);
-	const char *base = strrchr(src, '/') ? strrchr(src, '/') + 1 : src;
-	struct buf cmd = { 0 }, data = { 0 };
-	char *dir, *dst;
-	if (asprintf(&dir, "%s%s%s", x->d->out_dir, *tdir ? "/" : "", tdir) < 0 ||
-	    asprintf(&dst, "%s/%s", dir, base) < 0)
-		abort();
-	struct nest n;
-	nest_begin(&n, x->m->name, "copying %s from the machine to %s", src, dst);
-	buf_adds(&cmd, "cat ");
-	shquote(&cmd, src);
-	int st, r = bd_execute(x, cmd.p, -1, true, true, &st, &data);
-	if (r == 0 && st != 0)
-		r = ctx_fail(x, "copy_from_machine: cannot read %s in the guest (exit code %d%s)",
-			     src, st, st == 1 ? "; directories are not supported yet" : "");
-	if (r == 0 && !*base)
-		r = ctx_fail(x, "copy_from_machine: %s: expected a file name", src);
-	if (r == 0 && mkdirs(dir) < 0)
-		r = ctx_fail(x, "copy_from_machine: %s: %s", dir, strerror(errno));
-	if (r == 0)
-		r = write_host(x, dst, &data);
-	nest_end(&n);
-	buf_free(&cmd);
-	buf_free(&data);
-	free(dir);
-	free(dst);
-	return r;
 }

@@ -5,10 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "driver.h"
-
-int api_exec(struct ctx *x, const char *cmd, long timeout, int *status);
-int api_systemctl(struct ctx *x, const char *q, const char *user, int *status);
+#include "api.h"
 
 static const char *under(const char *user)
 {
