@@ -26,9 +26,25 @@ int image_decompress(const uint8_t *buf, size_t len, size_t max, uint8_t **out,
  * $XDG_CACHE_HOME/microvm, else ~/.cache/microvm; MICROVM_CACHE=off
  * disables it. */
 
-/* Load the cached unpacked form of the file at path into a new buffer.
- * Returns 0, or -ENOENT when there is none (or the cache is off). */
-int image_cache_load(const char *path, uint8_t **buf, size_t *len);
+/* A file mapped read-only; its pages can also be mapped into guest RAM. */
+struct image_map {
+	uint8_t *buf;
+	size_t len;
+	int fd;
+};
+
+/* Map the cached unpacked form of the file at path. Returns 0, or -ENOENT
+ * when there is none (or the cache is off). */
+int image_cache_map(const char *path, struct image_map *m);
+
+/* Undo image_cache_map. */
+void image_unmap(struct image_map *m);
+
+/* Map len bytes of m's file from offset off over host memory dst, private
+ * and copy-on-write, so VMs booting the same kernel share its pages. off
+ * and dst must be page aligned; the tail of the last page past len is
+ * zeroed. Returns 0 or -errno (the caller then copies instead). */
+int image_map_into(const struct image_map *m, uint64_t off, void *dst, size_t len);
 
 /* Store buf as the unpacked form of path; best effort, errors are only
  * logged with --verbose. */

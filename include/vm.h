@@ -45,6 +45,8 @@ struct vcpu {
 	struct kvm_run *run;   /* mmap of the vCPU fd */
 	pthread_t thread;
 	bool started;
+	/* Exit counts and time outside KVM_RUN, for --verbose. */
+	uint64_t exits_pio, exits_mmio, exits_other;
 };
 
 /* What the user asked for (from the command line). */

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -96,11 +97,47 @@ static int image_cache_name(const char *path, char *name, size_t size)
 	return n > 0 && (size_t)n < size ? 0 : -ENAMETOOLONG;
 }
 
-int image_cache_load(const char *path, uint8_t **buf, size_t *len)
+int image_cache_map(const char *path, struct image_map *m)
 {
 	char name[4096];
 	int r = image_cache_name(path, name, sizeof(name));
-	return r < 0 ? r : image_read(name, buf, len);
+	if (r < 0)
+		return r;
+	m->fd = open(name, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (m->fd < 0 || fstat(m->fd, &st) < 0 || st.st_size == 0) {
+		r = m->fd < 0 ? -errno : -ENOENT;
+		if (m->fd >= 0)
+			close(m->fd);
+		return r;
+	}
+	m->len = st.st_size;
+	m->buf = mmap(NULL, m->len, PROT_READ, MAP_PRIVATE, m->fd, 0);
+	if (m->buf == MAP_FAILED) {
+		r = -errno;
+		close(m->fd);
+		return r;
+	}
+	return 0;
+}
+
+void image_unmap(struct image_map *m)
+{
+	munmap(m->buf, m->len);
+	close(m->fd);
+}
+
+int image_map_into(const struct image_map *m, uint64_t off, void *dst, size_t len)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	if (off % page || (uintptr_t)dst % page || off > m->len || len > m->len - off)
+		return -EINVAL;
+	size_t maplen = (len + page - 1) & ~(size_t)(page - 1);
+	if (mmap(dst, maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, m->fd, off) ==
+	    MAP_FAILED)
+		return -errno;
+	memset((uint8_t *)dst + len, 0, maplen - len);
+	return 0;
 }
 
 static int mkdir_p(char *dir)

@@ -95,12 +95,15 @@ static bool vcpu_exit(struct vcpu *v)
 	struct kvm_run *run = v->run;
 	switch (run->exit_reason) {
 	case KVM_EXIT_IO:
+		v->exits_pio++;
 		vcpu_handle_pio(v);
 		return true;
 	case KVM_EXIT_MMIO:
+		v->exits_mmio++;
 		vcpu_handle_mmio(v);
 		return true;
 	case KVM_EXIT_INTR:
+		v->exits_other++;
 		return true;
 	case KVM_EXIT_SHUTDOWN:
 		/* Triple fault: on a PC that resets the machine. */
@@ -126,6 +129,15 @@ static bool vcpu_exit(struct vcpu *v)
 	}
 }
 
+/* --verbose: which exits a guest caused, the first thing to look at when a
+ * boot is slow (each one costs a round trip through the host). */
+static void vcpu_report(const struct vcpu *v)
+{
+	log_debug("vCPU %d: %llu port I/O exits, %llu MMIO exits, %llu others", v->id,
+		  (unsigned long long)v->exits_pio, (unsigned long long)v->exits_mmio,
+		  (unsigned long long)v->exits_other);
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
@@ -149,6 +161,7 @@ static void *vcpu_thread(void *arg)
 		if (!vcpu_exit(v))
 			break;
 	}
+	vcpu_report(v);
 	return NULL;
 }
 

@@ -32,7 +32,7 @@ static void test_no_acpi(void **state)
 	struct vm *vm = vm_with_devices(false, "console=hvc0 quiet");
 	char buf[512];
 	assert_true(x86_cmdline(vm, buf, sizeof(buf)) > 0);
-	assert_string_equal(buf, "console=hvc0 quiet"
+	assert_string_equal(buf, "console=hvc0 quiet pci=off"
 				 " virtio_mmio.device=4K@0xd0000000:5"
 				 " virtio_mmio.device=4K@0xd0001000:6"
 				 " virtio_mmio.device=4K@0xd0002000:7");
@@ -45,8 +45,26 @@ static void test_acpi_leaves_it(void **state)
 	(void)state;
 	struct vm *vm = vm_with_devices(true, "console=ttyS0");
 	char buf[512];
-	assert_int_equal(x86_cmdline(vm, buf, sizeof(buf)), 13);
-	assert_string_equal(buf, "console=ttyS0");
+	assert_int_equal(x86_cmdline(vm, buf, sizeof(buf)), 21);
+	assert_string_equal(buf, "console=ttyS0 pci=off");
+	free(vm->arch);
+	free(vm);
+}
+
+/* The user's own pci= option is kept and no pci=off is added. */
+static void test_user_pci_option(void **state)
+{
+	(void)state;
+	struct vm *vm = vm_with_devices(true, "pci=nommconf console=ttyS0");
+	char buf[512];
+	assert_true(x86_cmdline(vm, buf, sizeof(buf)) > 0);
+	assert_string_equal(buf, "pci=nommconf console=ttyS0");
+	vm->cfg.cmdline = "quiet pci=noacpi";
+	assert_true(x86_cmdline(vm, buf, sizeof(buf)) > 0);
+	assert_string_equal(buf, "quiet pci=noacpi");
+	vm->cfg.cmdline = "quiet nopci=1";
+	assert_true(x86_cmdline(vm, buf, sizeof(buf)) > 0);
+	assert_string_equal(buf, "quiet nopci=1 pci=off");
 	free(vm->arch);
 	free(vm);
 }
@@ -66,6 +84,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_no_acpi),
 		cmocka_unit_test(test_acpi_leaves_it),
+		cmocka_unit_test(test_user_pci_option),
 		cmocka_unit_test(test_too_long),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

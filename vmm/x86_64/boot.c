@@ -34,31 +34,47 @@ struct x86_boot {
 	uint32_t cmdline_limit; /* longest command line the kernel takes, 0: ours */
 };
 
+#ifdef CONFIG_HOST_DECOMPRESS
+/* Boot the kernel inside a bzImage without its decompressor: unpack it once
+ * into the cache, then map it from there into guest RAM. */
+static int load_unpacked(struct vm *vm, const uint8_t *payload, size_t len,
+			 struct x86_kernel *k)
+{
+	struct image_map m;
+	uint8_t *elf = NULL;
+	size_t elf_len;
+	int r = image_cache_map(vm->cfg.kernel, &m);
+	if (r < 0) {
+		/* 512 MiB bounds a hostile or corrupt payload's output. */
+		r = image_decompress(payload, len, 512 << 20, &elf, &elf_len);
+		if (r < 0) {
+			log_debug("bzImage payload (%s) not unpacked on the host; using "
+				  "its decompressor", image_compression(payload, len) ?: "unknown");
+			return r;
+		}
+		image_cache_store(vm->cfg.kernel, elf, elf_len);
+		r = image_cache_map(vm->cfg.kernel, &m);
+	}
+	if (r == 0) {
+		r = elf_load_mapped(vm, &m, k);
+		image_unmap(&m);
+	} else {
+		r = elf_load(vm, elf, elf_len, false, k); /* cache off or unwritable */
+	}
+	free(elf);
+	if (r == 0)
+		log_debug("kernel unpacked on the host, entry 0x%llx, %.1f ms after start",
+			  (unsigned long long)k->entry, vm_elapsed_ms(vm));
+	return r;
+}
+#endif
+
 static int load_bzimage(struct vm *vm, const uint8_t *buf, const struct bzimage *bz, struct x86_kernel *k)
 {
 #ifdef CONFIG_HOST_DECOMPRESS
-	const uint8_t *payload = buf + bz->pm_offset + bz->payload_offset;
-	uint8_t *elf;
-	size_t elf_len;
-	/* 512 MiB bounds a hostile or corrupt payload's output. */
-	bool cached = image_cache_load(vm->cfg.kernel, &elf, &elf_len) == 0;
-	if (!cached && bz->payload_length &&
-	    image_decompress(payload, bz->payload_length, 512 << 20, &elf, &elf_len) == 0)
-		image_cache_store(vm->cfg.kernel, elf, elf_len);
-	else if (!cached)
-		elf = NULL;
-	if (elf) {
-		int r = elf_load(vm, elf, elf_len, false, k);
-		free(elf);
-		if (r == 0) {
-			log_debug("bzImage payload unpacked on the host (%zu KiB), entry 0x%llx, "
-				  "%.1f ms after start", elf_len >> 10,
-				  (unsigned long long)k->entry, vm_elapsed_ms(vm));
-			return 0;
-		}
-	}
-	log_debug("bzImage payload (%s) not unpacked on the host; using its decompressor",
-		  image_compression(payload, bz->payload_length) ?: "unknown");
+	if (load_unpacked(vm, buf + bz->pm_offset + bz->payload_offset, bz->payload_length,
+			  k) == 0)
+		return 0;
 #endif
 	/* Protected-mode code at 1 MiB; its 64-bit entry is at +0x200. */
 	uint8_t *dst = vm_gpa_ptr(vm, X86_HIMEM, bz->pm_len);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "image.h"
 #include "log.h"
 #include "x86.h"
 
@@ -47,7 +48,8 @@ static int elf_check(const uint8_t *buf, size_t len, Elf64_Ehdr *eh)
 }
 
 static int elf_load_segment(struct vm *vm, const uint8_t *buf, size_t len,
-			    const Elf64_Phdr *ph, struct x86_kernel *k)
+			    const struct image_map *m, const Elf64_Phdr *ph,
+			    struct x86_kernel *k)
 {
 	if (ph->p_filesz > ph->p_memsz || ph->p_offset > len ||
 	    ph->p_filesz > len - ph->p_offset)
@@ -58,15 +60,16 @@ static int elf_load_segment(struct vm *vm, const uint8_t *buf, size_t len,
 			  (unsigned long long)ph->p_paddr, (unsigned long long)ph->p_memsz);
 		return -EINVAL;
 	}
-	memcpy(dst, buf + ph->p_offset, ph->p_filesz);
+	if (!m || image_map_into(m, ph->p_offset, dst, ph->p_filesz) < 0)
+		memcpy(dst, buf + ph->p_offset, ph->p_filesz);
 	memset(dst + ph->p_filesz, 0, ph->p_memsz - ph->p_filesz);
 	if (ph->p_paddr + ph->p_memsz > k->end)
 		k->end = ph->p_paddr + ph->p_memsz;
 	return 0;
 }
 
-int elf_load(struct vm *vm, const uint8_t *buf, size_t len, bool want_pvh,
-	     struct x86_kernel *k)
+static int elf_load_from(struct vm *vm, const uint8_t *buf, size_t len,
+			 const struct image_map *m, bool want_pvh, struct x86_kernel *k)
 {
 	Elf64_Ehdr eh;
 	int r = elf_check(buf, len, &eh);
@@ -77,7 +80,7 @@ int elf_load(struct vm *vm, const uint8_t *buf, size_t len, bool want_pvh,
 	for (unsigned i = 0; i < eh.e_phnum; i++) {
 		Elf64_Phdr ph;
 		memcpy(&ph, buf + eh.e_phoff + i * sizeof(ph), sizeof(ph));
-		if (ph.p_type == PT_LOAD && (r = elf_load_segment(vm, buf, len, &ph, k)) < 0)
+		if (ph.p_type == PT_LOAD && (r = elf_load_segment(vm, buf, len, m, &ph, k)) < 0)
 			return r;
 		if (ph.p_type == PT_NOTE && ph.p_offset <= len && ph.p_filesz <= len - ph.p_offset)
 			pvh = pvh ? pvh : elf_pvh_note(buf + ph.p_offset, ph.p_filesz);
@@ -94,4 +97,15 @@ int elf_load(struct vm *vm, const uint8_t *buf, size_t len, bool want_pvh,
 		k->entry = eh.e_entry;
 	}
 	return vm_gpa_ptr(vm, k->entry, 1) ? 0 : -EINVAL;
+}
+
+int elf_load(struct vm *vm, const uint8_t *buf, size_t len, bool want_pvh,
+	     struct x86_kernel *k)
+{
+	return elf_load_from(vm, buf, len, NULL, want_pvh, k);
+}
+
+int elf_load_mapped(struct vm *vm, const struct image_map *m, struct x86_kernel *k)
+{
+	return elf_load_from(vm, m->buf, m->len, m, false, k);
 }

@@ -122,6 +122,11 @@ int bzimage_parse(const uint8_t *buf, size_t len, struct bzimage *bz);
 int elf_load(struct vm *vm, const uint8_t *buf, size_t len, bool want_pvh,
 	     struct x86_kernel *k);
 
+/* Like elf_load, but buf is the mapped file m: page-aligned segments are
+ * mapped into guest RAM copy-on-write instead of copied. */
+struct image_map;
+int elf_load_mapped(struct vm *vm, const struct image_map *m, struct x86_kernel *k);
+
 /* Registers, CPUID and interrupt controller of a vCPU for the chosen entry. */
 int x86_cpu_init(struct vcpu *v, enum x86_entry_mode mode, uint64_t entry);
 
