@@ -206,8 +206,9 @@ demo:
 	$(Q)tests/guest/build-tiny
 	$(Q)B=$(B) scripts/demo
 
-install: microvm
+install: microvm $(if $(filter y,$(CONFIG_DRIVER)),microvmtest)
 	install -D -m 0755 $(B)/microvm $(DESTDIR)$(PREFIX)/bin/microvm
+	$(if $(filter y,$(CONFIG_DRIVER)),install -D -m 0755 $(B)/microvmtest $(DESTDIR)$(PREFIX)/bin/microvmtest)
 
 clean:
 	rm -rf build
