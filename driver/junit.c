@@ -20,10 +20,11 @@ static struct tcase *cases;
 static size_t ncases;
 static struct tcase *cur; /* NULL: main */
 static struct buf suite_out;
-static int suite_failures;
 
 void junit_line(const char *line)
 {
+	if (!main_case.t0)
+		main_case.t0 = now();
 	buf_adds(&suite_out, line);
 	buf_add(&suite_out, "\n", 1);
 	struct tcase *c = cur ? cur : &main_case;
@@ -57,7 +58,6 @@ void junit_failure(const char *msg)
 	if (c->failure.len)
 		buf_add(&c->failure, "\n", 1);
 	buf_adds(&c->failure, msg);
-	suite_failures++;
 }
 
 /* XML text: escape markup, drop characters XML 1.0 cannot hold and bytes
@@ -118,6 +118,12 @@ int junit_write(const char *file, const char *suite)
 	if (!f)
 		return -1;
 	bool with_main = main_case.used || ncases == 0;
+	/* main's time is the run's, less its subtests', as NixOS counts it. */
+	main_case.secs = main_case.t0 ? now() - main_case.t0 : 0;
+	for (size_t i = 0; i < ncases; i++)
+		main_case.secs -= cases[i].secs;
+	if (main_case.secs < 0)
+		main_case.secs = 0;
 	size_t n = ncases + with_main;
 	size_t nfailed = main_case.failed && with_main;
 	for (size_t i = 0; i < ncases; i++)
@@ -147,8 +153,9 @@ void junit_free(void)
 	cases = NULL;
 	ncases = 0;
 	cur = NULL;
+	main_case.t0 = 0;
+	main_case.failed = main_case.used = false;
 	buf_free(&main_case.out);
 	buf_free(&main_case.failure);
 	buf_free(&suite_out);
-	(void)suite_failures;
 }
