@@ -410,6 +410,9 @@ static int parse_json(const struct lerr *e, const char *text, size_t len,
 	if (len > INT_MAX)
 		return lbad(e, NULL, "file too large");
 	struct json_tokener *tok = json_tokener_new();
+	/* Plain JSON: no comments, trailing commas or single quotes, so that
+	 * what microvmtest accepts, other JSON tools read too. */
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
 	*out = json_tokener_parse_ex(tok, text, (int)len);
 	enum json_tokener_error err = json_tokener_get_error(tok);
 	size_t off = json_tokener_get_parse_end(tok);

@@ -94,7 +94,10 @@ static void test_json_errors(void **state)
 	(void)state;
 	bad("", "t.json: line 1: invalid JSON: unexpected end of file");
 	bad("{\"name\": }", "t.json: line 1, column 10: invalid JSON: unexpected character");
-	bad("{}\n{}", "t.json: line 2, column 1: invalid JSON: text after the end of the document");
+	bad("{}\n{}", "t.json: line 2, column 1: invalid JSON: unexpected character");
+	bad("{\"name\": \"x\",}", "t.json: line 1, column 14: invalid JSON: unexpected character");
+	bad("{\"name\": \"x\" // no comments\n}",
+	    "t.json: line 1, column 14: invalid JSON: object value separator ',' expected");
 	bad("[]", "t.json: $: expected an object with name, nodes and script, got an array");
 }
 
