@@ -47,6 +47,9 @@ int bus_register(struct bus *bus, uint64_t base, uint64_t len, bus_read_fn read,
  * and false is returned. */
 bool bus_access(const struct bus *bus, uint64_t addr, void *data, unsigned len, bool is_write);
 
+/* The name of the device claiming addr, or NULL when nobody does. */
+const char *bus_owner(const struct bus *bus, uint64_t addr);
+
 /* Free the range table. */
 void bus_free(struct bus *bus);
 

@@ -64,6 +64,12 @@ bool bus_access(const struct bus *bus, uint64_t addr, void *data, unsigned len, 
 	return true;
 }
 
+const char *bus_owner(const struct bus *bus, uint64_t addr)
+{
+	const struct bus_range *r = bus_find(bus, addr);
+	return r ? r->name : NULL;
+}
+
 void bus_free(struct bus *bus)
 {
 	free(bus->ranges);

@@ -49,8 +49,11 @@ static void report_rss(const struct vm *vm)
 	while (fgets(line, sizeof(line), f)) {
 		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) {
 			in_guest = false;
+			/* Kernel pages mapped from the cache split the RAM
+			 * mapping into several areas: count them all. */
 			for (int i = 0; i < vm->nram; i++)
-				in_guest |= (uintptr_t)vm->ram[i].host == lo;
+				in_guest |= lo >= (uintptr_t)vm->ram[i].host &&
+					    lo < (uintptr_t)vm->ram[i].host + vm->ram[i].size;
 		} else if (sscanf(line, "Rss: %lu kB", &kib) == 1) {
 			total += kib;
 			guest += in_guest ? kib : 0;

@@ -59,12 +59,19 @@ int x86_power_setup(struct vm *vm)
 uint64_t x86_acpi_setup(struct vm *vm)
 {
 	struct x86_vm *x = vm->arch;
-	struct acpi_dev devs[33];
+	struct acpi_dev devs[34];
 	int n = 0;
 	for (int i = 0; i < x->mmio.n; i++)
 		devs[n++] = (struct acpi_dev){ .hid = "LNRO0005", .uid = i,
 					       .mmio_base = x->mmio.base[i],
 					       .mmio_len = x->mmio.len[i], .irq = x->mmio.irq[i] };
+	/* Hardware-reduced ACPI makes Linux drop the legacy PIC and with it
+	 * the fixed ISA IRQs: the UART's IRQ 4 is only wired up (IOAPIC pin
+	 * programmed) for a port the DSDT describes. */
+	if (bus_owner(&vm->bus[BUS_PIO], arch_devices.serial_base))
+		devs[n++] = (struct acpi_dev){ .hid = "PNP0501", .uid = 0,
+					       .io_base = arch_devices.serial_base, .io_len = 8,
+					       .irq = arch_devices.serial_irq };
 #ifdef CONFIG_PVPANIC
 	devs[n++] = (struct acpi_dev){ .hid = "QEMU0001", .uid = 0, .io_base = X86_PORT_PVPANIC,
 				       .io_len = 1, .irq = -1 };
