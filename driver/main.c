@@ -152,12 +152,14 @@ int main(int argc, char **argv)
 	drv_signals();
 	struct driver d = { .keep_state = o.keep_state, .interactive = o.interactive,
 			    .out_dir = o.out_dir };
-	int r = drv_init(&d, t, o.microvm);
+	if (drv_init(&d, t, o.microvm) < 0) {
+		/* One line was printed; nothing was started. */
+		drv_cleanup(&d);
+		testfile_free(t);
+		return 2;
+	}
 	double t0 = now();
-	if (r == 0)
-		r = !strcmp(o.cmd, "run") ? run(&d, &o) : shell(&d, &o);
-	else
-		r = 2;
+	int r = !strcmp(o.cmd, "run") ? run(&d, &o) : shell(&d, &o);
 	struct nest n;
 	nest_begin(&n, NULL, "cleanup");
 	drv_cleanup(&d);
@@ -171,5 +173,5 @@ int main(int argc, char **argv)
 	junit_free();
 	if (drv_signal)
 		return 128 + drv_signal;
-	return r == 0 ? 0 : r == 2 ? 2 : 1;
+	return r == 0 ? 0 : 1;
 }

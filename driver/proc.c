@@ -94,6 +94,8 @@ int drv_init(struct driver *d, struct test *t, const char *microvm)
 		abort();
 	if (!mkdtemp(d->run_dir)) {
 		fprintf(stderr, "microvmtest: cannot create %s: %s\n", d->run_dir, strerror(errno));
+		free(d->run_dir);
+		d->run_dir = NULL; /* nothing to remove */
 		return -1;
 	}
 	return 0;
