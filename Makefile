@@ -2,7 +2,8 @@
 #   make                 build with .config (made from configs/defconfig if absent)
 #   make defconfig       reset .config to configs/defconfig
 #   make menuconfig      edit .config
-#   make check           unit + integration tests (SANITIZE=address,undefined ok)
+#   make check           unit + integration tests (SANITIZE=address,undefined ok;
+#                        DRIVER_REAL=1 adds microvmtest on a real guest, minutes)
 #   make demo            build, prepare the reference guest, boot it
 #   make install PREFIX=/usr/local
 #   make clean
@@ -189,6 +190,7 @@ check: deps-check
 	$(Q)$(if $(virtio-fuzz),$(MAKE) --no-print-directory $(virtio-fuzz) && \
 		tests/fuzz/run $(virtio-fuzz) 10,:)
 	$(Q)ARCH=$(ARCH) B=$(B) tests/run-integration
+	$(Q)$(if $(and $(DRIVER_REAL),$(driver-check)),tests/driver/real-tiny $(B) build/guest/tiny,:)
 	$(Q)$(if $(filter x86_64,$(ARCH)),$(MAKE) --no-print-directory check-aarch64-quick,:)
 
 # The arm64 port from any host: cross build, unit tests under qemu-user, then
