@@ -1,0 +1,28 @@
+# lib-guest.sh - the tiny guest plus bench/guest/mvbench, for bench/blk and
+# bench/console (sourced; needs $B). The tool is a static binary in a second
+# cpio archive appended to the tiny initramfs (Linux unpacks both).
+bench_initrd() {
+	local out=$B/bench/initrd-bench.img stage
+	mkdir -p "$B/bench"
+	gcc -static -O2 -pthread -Wall -Wextra -Werror -o "$B/bench/mvbench" bench/guest/mvbench.c
+	gcc -O2 -Wall -Wextra -Werror -o "$B/bench/conhost" bench/conhost.c
+	stage=$(mktemp -d)
+	mkdir -p "$stage/bin"
+	cp "$B/bench/mvbench" "$stage/bin/"
+	(cd "$stage" && find . | cpio -o -H newc --quiet | gzip -9) >"$B/bench/mvbench.cpio.gz"
+	rm -rf "$stage"
+	cat build/guest/tiny/initrd.img "$B/bench/mvbench.cpio.gz" >"$out"
+}
+
+# Where the guests run: inside the nested harness when /dev/kvm is PVM.
+bench_run() {
+	if [ -e /sys/module/kvm_pvm ] || [ ! -e /dev/kvm ]; then
+		tests/harness/nested --timeout 3000 "$@"
+	else
+		"$@"
+	fi
+}
+
+# The QEMU side: same kernel, initrd, memory and vCPUs, -M microvm.
+QEMU_MICROVM=(qemu-system-x86_64 -M microvm,x-option-roms=off,rtc=off -accel kvm -cpu host
+	-m 512 -smp 1 -nodefaults -no-user-config -display none -serial stdio -no-reboot)
