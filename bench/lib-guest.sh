@@ -23,6 +23,12 @@ bench_run() {
 	fi
 }
 
+# median: the median of the numbers on stdin ("" when none).
+median() {
+	sort -n | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2) ? v[(NR + 1) / 2] :
+		(v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
 # The QEMU side: same kernel, initrd, memory and vCPUs, -M microvm.
 QEMU_MICROVM=(qemu-system-x86_64 -M microvm,x-option-roms=off,rtc=off -accel kvm -cpu host
 	-m 512 -smp 1 -nodefaults -no-user-config -display none -serial stdio -no-reboot)

@@ -39,6 +39,7 @@ struct console {
 	struct vq_cursor txc;
 	uint8_t config[12]; /* 5.3.4: cols, rows, max_nr_ports, emerg_wr: unused */
 	bool warned;
+	unsigned long long tx_chains, tx_bytes, rx_chains, rx_bytes; /* for --verbose */
 };
 
 static void con_event(void *opaque, int fd, uint32_t events);
@@ -143,6 +144,8 @@ static void con_tx(struct console *c)
 		if (!tx_flush(c))
 			break;
 		vq_push(vq, c->tx.head, 0);
+		c->tx_chains++;
+		c->tx_bytes += c->tx.out_len;
 		c->tx_busy = false;
 		pushed = true;
 	}
@@ -163,6 +166,8 @@ static int rx_one(struct console *c, struct vq *vq)
 		return rx_one(c, vq);
 	if (n > 0) {
 		vq_push(vq, c->rx.head, n);
+		c->rx_chains++;
+		c->rx_bytes += n;
 		return 1;
 	}
 	vq_unpop(vq);
@@ -199,11 +204,16 @@ static void con_rx(struct console *c)
 			log_guest_once(&c->warned, "%s: malformed descriptor chain returned empty",
 				       c->dev->name);
 			vq_push(vq, c->rx.head, 0);
+			pushed = true;
 			continue;
 		}
 		if (!rx_one(c, vq))
 			break;
-		pushed = true;
+		/* Tell the driver per buffer (EVENT_IDX still decides): hvc
+		 * reads as soon as it hears, instead of on its poll timer. */
+		pthread_mutex_unlock(&vq->lock);
+		virtio_used(c->dev, RXQ);
+		pthread_mutex_lock(&vq->lock);
 	}
 	pthread_mutex_unlock(&vq->lock);
 	con_watch(c);
@@ -285,6 +295,7 @@ struct virtio_dev *virtio_console_create(struct vm *vm, int in_fd, int out_fd, i
 /* --- --console stdio|socket:PATH|fd:N|file:PATH|none -------------------- */
 
 static const char *console_opt = "none";
+static struct virtio_dev *console_dev;
 static char *console_sock; /* socket path to remove at exit */
 
 static int console_parse(const char *v)
@@ -361,12 +372,18 @@ static int console_setup(struct vm *vm)
 	} else if ((lfd = console_listen(v + 7)) < 0) {
 		return -EINVAL;
 	}
-	return virtio_console_create(vm, in, out, lfd) ? 0 : -ENODEV;
+	console_dev = virtio_console_create(vm, in, out, lfd);
+	return console_dev ? 0 : -ENODEV;
 }
 
 static void console_teardown(struct vm *vm)
 {
 	(void)vm;
+	if (console_dev) {
+		struct console *c = console_dev->priv;
+		log_debug("virtio-console: guest wrote %llu bytes in %llu buffers, read %llu in %llu",
+			  c->tx_bytes, c->tx_chains, c->rx_bytes, c->rx_chains);
+	}
 	if (console_sock)
 		unlink(console_sock);
 }
