@@ -14,19 +14,22 @@ bench_initrd() {
 	cat build/guest/tiny/initrd.img "$B/bench/mvbench.cpio.gz" >"$out"
 }
 
-# Where the guests run: inside the nested harness when /dev/kvm is PVM.
+# Where the guests run: inside the nested harness when /dev/kvm is PVM. The
+# monitors' raw outputs are kept in build/bench/raw-NAME/.
 bench_run() {
+	local raw=build/bench/raw-$(basename "$1")
+	rm -rf "$raw" && mkdir -p "$raw"
 	if [ -e /sys/module/kvm_pvm ] || [ ! -e /dev/kvm ]; then
-		tests/harness/nested --timeout 3000 "$@"
+		tests/harness/nested --timeout 3000 --results "$raw" "$@"
 	else
-		"$@"
+		MICROVM_RESULTS=$PWD/$raw "$@"
 	fi
 }
 
 # median: the median of the numbers on stdin ("" when none).
 median() {
-	sort -n | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2) ? v[(NR + 1) / 2] :
-		(v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+	sort -n | awk '{ v[NR] = $1 }
+		END { if (NR % 2) print v[(NR + 1) / 2]; else if (NR) print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
 # The QEMU side: same kernel, initrd, memory and vCPUs, -M microvm.
