@@ -171,6 +171,24 @@ int arch_vcpu_init(struct vcpu *v)
 	return x86_cpu_init(v, x->mode, x->entry);
 }
 
+/* A guest that jumps to the BIOS reset vector F000:FFF0 wants a reset:
+ * Linux does so (machine_real_restart) after an EFI reset it cannot make,
+ * which is its default on a hardware-reduced ACPI machine. microvm has no
+ * BIOS, so the vector holds real-mode code that writes the reset register. */
+static void x86_reset_vector(struct vm *vm)
+{
+	uint8_t *p = vm_gpa_ptr(vm, 0xffff0, 16);
+	const uint8_t stub[] = {
+		0xb0, X86_RESET_VALUE,                          /* mov al, value */
+		0xba, X86_PORT_RESET & 0xff, X86_PORT_RESET >> 8, /* mov dx, port */
+		0xee,                                           /* out dx, al */
+		0xf4,                                           /* hlt */
+		0xeb, 0xfd,                                     /* jmp hlt */
+	};
+	if (p)
+		memcpy(p, stub, sizeof(stub));
+}
+
 int x86_setup_tables(struct vm *vm)
 {
 	struct x86_vm *x = vm->arch;
@@ -185,6 +203,7 @@ int x86_setup_tables(struct vm *vm)
 					 : 0x00cf9b000000ffffULL; /* code, 32-bit */
 	gdt[3] = 0x00cf93000000ffffULL; /* data, flat */
 	gdt[4] = 0x00008b0000000067ULL; /* TSS, busy */
+	x86_reset_vector(vm);
 	memset(pml4, 0, 0x1000);
 	memset(pdpt, 0, 0x1000);
 	pml4[0] = X86_PDPT | 0x3; /* present, writable */
