@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct vm;
+
 /* Read the whole file at path into a new buffer (*buf, *len; free() it).
  * Returns 0 or -errno. */
 int image_read(const char *path, uint8_t **buf, size_t *len);
@@ -19,6 +21,12 @@ const char *image_compression(const uint8_t *buf, size_t len);
  * corrupt data, -EFBIG when the output exceeds max, -ENOMEM. */
 int image_decompress(const uint8_t *buf, size_t len, size_t max, uint8_t **out,
 		     size_t *outlen);
+
+/* Load vm->cfg.initrd, if any, page aligned just below guest-physical top
+ * and not below low (the end of the kernel). Sets *gpa and *size (both 0
+ * without an initrd). Returns 0, or -errno after printing one line. */
+int image_load_initrd(struct vm *vm, uint64_t low, uint64_t top, uint64_t *gpa,
+		      uint64_t *size);
 
 /* The cache of unpacked kernels, so that each kernel file is decompressed
  * once, not at every boot. Entries are keyed by the source file's identity

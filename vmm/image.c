@@ -10,6 +10,7 @@
 
 #include "image.h"
 #include "log.h"
+#include "vm.h"
 
 int image_read(const char *path, uint8_t **buf, size_t *len)
 {
@@ -181,4 +182,31 @@ void image_cache_store(const char *path, const uint8_t *buf, size_t len)
 		log_debug("kernel cache: stored %s", name);
 	else
 		unlink(tmp);
+}
+
+int image_load_initrd(struct vm *vm, uint64_t low, uint64_t top, uint64_t *gpa,
+		      uint64_t *size)
+{
+	*gpa = *size = 0;
+	if (!vm->cfg.initrd)
+		return 0;
+	uint8_t *buf;
+	size_t len;
+	int r = image_read(vm->cfg.initrd, &buf, &len);
+	if (r < 0) {
+		log_error("--initrd %s: %s", vm->cfg.initrd, strerror(-r));
+		return r;
+	}
+	uint64_t at = (top - len) & ~0xfffULL;
+	if (len > top || at < low || !vm_gpa_ptr(vm, at, len)) {
+		log_error("--initrd %s: %zu MiB does not fit in guest RAM above the kernel "
+			  "(try a larger --memory)", vm->cfg.initrd, (len >> 20) + 1);
+		free(buf);
+		return -EFBIG;
+	}
+	memcpy(vm_gpa_ptr(vm, at, len), buf, len);
+	free(buf);
+	*gpa = at;
+	*size = len;
+	return 0;
 }

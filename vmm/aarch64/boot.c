@@ -201,28 +201,8 @@ static int load_kernel(struct vm *vm, uint64_t *end)
 /* The initrd goes right below the device tree, page aligned. */
 static int load_initrd(struct vm *vm, uint64_t kernel_end, struct arm64_boot *b)
 {
-	if (!vm->cfg.initrd)
-		return 0;
-	uint8_t *buf;
-	size_t len;
-	int r = image_read(vm->cfg.initrd, &buf, &len);
-	if (r < 0) {
-		log_error("--initrd %s: %s", vm->cfg.initrd, strerror(-r));
-		return r;
-	}
-	uint64_t top = arm64_fdt_addr(vm);
-	uint64_t gpa = (top - len) & ~0xfffULL;
-	if (len > top - kernel_end || gpa < kernel_end || !vm_gpa_ptr(vm, gpa, len)) {
-		log_error("--initrd %s: %zu MiB does not fit in guest RAM above the kernel "
-			  "(try a larger --memory)", vm->cfg.initrd, (len >> 20) + 1);
-		free(buf);
-		return -EFBIG;
-	}
-	memcpy(vm_gpa_ptr(vm, gpa, len), buf, len);
-	free(buf);
-	b->initrd = gpa;
-	b->initrd_size = len;
-	return 0;
+	return image_load_initrd(vm, kernel_end, arm64_fdt_addr(vm), &b->initrd,
+				 &b->initrd_size);
 }
 
 static int write_fdt(struct vm *vm, struct arm64_boot *b)

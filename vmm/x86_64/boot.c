@@ -127,30 +127,10 @@ static int load_kernel(struct vm *vm, const uint8_t *buf, size_t len, struct x86
 
 static int load_initrd(struct vm *vm, struct x86_boot *b)
 {
-	if (!vm->cfg.initrd)
-		return 0;
-	uint8_t *buf;
-	size_t len;
-	int r = image_read(vm->cfg.initrd, &buf, &len);
-	if (r < 0) {
-		log_error("--initrd %s: %s", vm->cfg.initrd, strerror(-r));
-		return r;
-	}
 	uint64_t top = x86_lowmem_end(vm);
 	if (b->initrd_max && (uint64_t)b->initrd_max + 1 < top)
 		top = (uint64_t)b->initrd_max + 1;
-	uint64_t gpa = (top - len) & ~0xfffULL;
-	if (len > top || gpa < b->k.end || !vm_gpa_ptr(vm, gpa, len)) {
-		log_error("--initrd %s: %zu MiB does not fit in guest RAM above the kernel "
-			  "(try a larger --memory)", vm->cfg.initrd, (len >> 20) + 1);
-		free(buf);
-		return -EFBIG;
-	}
-	memcpy(vm_gpa_ptr(vm, gpa, len), buf, len);
-	free(buf);
-	b->initrd_gpa = gpa;
-	b->initrd_size = len;
-	return 0;
+	return image_load_initrd(vm, b->k.end, top, &b->initrd_gpa, &b->initrd_size);
 }
 
 static int load_cmdline(struct vm *vm, uint32_t limit)
