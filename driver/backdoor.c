@@ -21,13 +21,13 @@ static int closed(struct ctx *x)
 {
 	struct machine *m = x->m;
 	if (m->gen != x->gen)
-		return ctx_fail(x, "the backdoor shell went away: microvm exited with status %d%s",
-				m->last_status, m->pid > 0 ? " and was started again" : "");
+		return ctx_fail(x, "the backdoor shell went away: %s exited with status %d%s",
+				m->d->vmm, m->last_status, m->pid > 0 ? " and was started again" : "");
 	if (m->pid > 0)
 		drv_pump(m->d, NULL, -1, 0, now() + 0.5); /* let the exit be seen */
 	if (m->pid <= 0)
-		return ctx_fail(x, "the backdoor shell closed the connection: microvm exited "
-				"with status %d", m->last_status);
+		return ctx_fail(x, "the backdoor shell closed the connection: %s exited "
+				"with status %d", m->d->vmm, m->last_status);
 	return ctx_fail(x, "the backdoor shell closed the connection");
 }
 

@@ -27,7 +27,7 @@ int machine_start(struct ctx *x, struct machine *m, bool allow_reboot)
 		ctx_reset(&y);
 		return -1;
 	}
-	tlog(m->name, "microvm running (pid %d)", (int)m->pid);
+	tlog(m->name, "%s running (pid %d)", m->d->vmm, (int)m->pid);
 	return 0;
 }
 
@@ -93,8 +93,8 @@ int m_reboot(struct ctx *x)
 	}
 	if (m->reboot_pending) {
 		m->reboot_pending = false;
-		return ctx_fail(x, "the guest did not reboot: microvm exited with status %d",
-				m->last_status);
+		return ctx_fail(x, "the guest did not reboot: %s exited with status %d",
+				m->d->vmm, m->last_status);
 	}
 	return 0;
 }

@@ -9,7 +9,7 @@
 
 static const char usage[] =
 	"usage: microvmtest run TEST.json [--junit FILE] [--keep-state] [--interactive]\n"
-	"                       [--microvm PATH] [--out-dir DIR]\n"
+	"                       [--microvm PATH] [--out-dir DIR] [--vmm qemu [--qemu PATH]]\n"
 	"       microvmtest shell TEST.json NODE [--microvm PATH] [--keep-state]\n"
 	"       microvmtest check TEST.json\n"
 	"\n"
@@ -22,13 +22,16 @@ static const char usage[] =
 	"  --interactive    give a prompt instead of running the script (\"run\" runs it)\n"
 	"  --microvm PATH   the microvm binary (default: next to microvmtest, else PATH)\n"
 	"  --out-dir DIR    where copy_from_machine writes (default: .)\n"
+	"  --vmm qemu       boot nodes under QEMU as NixOS's qemu-vm does (for comparison)\n"
+	"  --qemu PATH      the QEMU binary (default: qemu-system-ARCH on PATH)\n"
 	"\n"
 	"test.json is described in docs/test-json.md. Exit status: 0 every step\n"
 	"passed, 1 a step failed or the test timed out, 2 bad usage or a malformed\n"
 	"test.json (nothing was started), 128+N stopped by signal N.\n";
 
 struct opts {
-	const char *cmd, *file, *node, *junit, *microvm, *out_dir;
+	const char *cmd, *file, *node, *junit, *microvm, *out_dir, *qemu;
+	bool use_qemu;
 	bool keep_state, interactive;
 };
 
@@ -47,6 +50,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "interactive", no_argument, NULL, 'i' },
 		{ "microvm", required_argument, NULL, 'm' },
 		{ "out-dir", required_argument, NULL, 'o' },
+		{ "vmm", required_argument, NULL, 'V' },
+		{ "qemu", required_argument, NULL, 'Q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -59,6 +64,12 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 'i': o->interactive = true; break;
 		case 'm': o->microvm = optarg; break;
 		case 'o': o->out_dir = optarg; break;
+		case 'Q': o->qemu = optarg; break;
+		case 'V':
+			if (strcmp(optarg, "qemu") && strcmp(optarg, "microvm"))
+				return bad_usage("--vmm: expected microvm or qemu, got", optarg);
+			o->use_qemu = !strcmp(optarg, "qemu");
+			break;
 		case 'h': fputs(usage, stdout); exit(0);
 		default: return bad_usage("unknown option", argv[optind - 1]);
 		}
@@ -151,8 +162,8 @@ int main(int argc, char **argv)
 	}
 	drv_signals();
 	struct driver d = { .keep_state = o.keep_state, .interactive = o.interactive,
-			    .out_dir = o.out_dir };
-	if (drv_init(&d, t, o.microvm) < 0) {
+			    .out_dir = o.out_dir, .qemu = o.use_qemu };
+	if (drv_init(&d, t, o.use_qemu ? o.qemu : o.microvm) < 0) {
 		/* One line was printed; nothing was started. */
 		drv_cleanup(&d);
 		testfile_free(t);

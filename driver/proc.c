@@ -27,8 +27,17 @@
 /* The console fd number microvm gets. */
 #define CONSOLE_FD 3
 
+#if defined(__x86_64__)
+#define QEMU_ARCH "x86_64"
+#elif defined(__aarch64__)
+#define QEMU_ARCH "aarch64"
+#else
+#define QEMU_ARCH "unknown"
+#endif
+
 void pump_register(pid_t pid);   /* pump.c: for the second-signal kill */
 void pump_unregister(pid_t pid);
+char **qemu_argv(struct machine *m, int console_fd); /* qemu.c */
 
 static bool executable(const char *p)
 {
@@ -36,8 +45,8 @@ static bool executable(const char *p)
 	return stat(p, &st) == 0 && S_ISREG(st.st_mode) && access(p, X_OK) == 0;
 }
 
-/* --microvm, else microvm next to this binary, else on PATH. */
-static char *find_microvm(const char *given)
+/* The given path, else NAME next to this binary, else on PATH. */
+static char *find_vmm(const char *given, const char *name)
 {
 	if (given)
 		return executable(given) ? realpath(given, NULL) : NULL;
@@ -46,7 +55,7 @@ static char *find_microvm(const char *given)
 	if (n > 0) {
 		self[n] = 0;
 		char *slash = strrchr(self, '/');
-		if (slash && asprintf(&p, "%.*s/microvm", (int)(slash - self), self) > 0) {
+		if (slash && asprintf(&p, "%.*s/%s", (int)(slash - self), self, name) > 0) {
 			if (executable(p))
 				return p;
 			free(p);
@@ -55,7 +64,7 @@ static char *find_microvm(const char *given)
 	const char *path = getenv("PATH");
 	char *copy = strdup(path ? path : "/usr/local/bin:/usr/bin:/bin"), *save = NULL;
 	for (char *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
-		if (asprintf(&p, "%s/microvm", *dir ? dir : ".") < 0)
+		if (asprintf(&p, "%s/%s", *dir ? dir : ".", name) < 0)
 			abort();
 		if (executable(p)) {
 			free(copy);
@@ -69,14 +78,20 @@ static char *find_microvm(const char *given)
 
 int drv_init(struct driver *d, struct test *t, const char *microvm)
 {
-	char *bin = find_microvm(microvm);
+	char qemu[64];
+	snprintf(qemu, sizeof(qemu), "qemu-system-%s", QEMU_ARCH);
+	const char *name = d->qemu ? qemu : "microvm";
+	const char *opt = d->qemu ? "--qemu" : "--microvm";
+	char *bin = find_vmm(microvm, name);
 	if (!bin) {
-		fprintf(stderr, "microvmtest: %s%s: %s\n", microvm ? "--microvm " : "",
-			microvm ? microvm : "microvm",
+		fprintf(stderr, "microvmtest: %s%s%s: %s%s%s\n", microvm ? opt : "", microvm ? " " : "",
+			microvm ? microvm : name,
 			microvm ? "not an executable file"
-				: "not found next to microvmtest or on PATH (give --microvm PATH)");
+				: "not found next to microvmtest or on PATH (give ",
+			microvm ? "" : opt, microvm ? "" : " PATH)");
 		return -1;
 	}
+	d->vmm = d->qemu ? "qemu" : "microvm";
 	d->microvm = bin;
 	d->t = t;
 	d->nm = t->nnodes;
@@ -254,6 +269,11 @@ static int need_option(struct ctx *x, struct machine *m, const char *opt, const 
 static int check_options(struct ctx *x, struct machine *m)
 {
 	const struct node_conf *c = m->conf;
+	if (m->d->qemu && (c->nshares || c->nvlans || c->nforwards || c->user_net))
+		return ctx_fail(x, "shares, vlans, forwards and user_net are not supported with "
+				"--vmm qemu");
+	if (m->d->qemu)
+		return 0;
 	if (need_option(x, m, "--console", "the backdoor shell (a virtio console)") ||
 	    (c->ndisks && need_option(x, m, "--disk", "\"disks\"")) ||
 	    (c->nshares && need_option(x, m, "--share", "\"shares\"")) ||
@@ -264,9 +284,9 @@ static int check_options(struct ctx *x, struct machine *m)
 	return 0;
 }
 
-static void add(char ***argv, size_t *n, const char *fmt, ...)
+void argv_add(char ***argv, size_t *n, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-static void add(char ***argv, size_t *n, const char *fmt, ...)
+void argv_add(char ***argv, size_t *n, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -282,38 +302,38 @@ static char **build_argv(struct machine *m)
 	const struct node_conf *c = m->conf;
 	char **a = NULL;
 	size_t n = 0;
-	add(&a, &n, "%s", m->d->microvm);
-	add(&a, &n, "--kernel");
-	add(&a, &n, "%s", c->kernel);
+	argv_add(&a, &n, "%s", m->d->microvm);
+	argv_add(&a, &n, "--kernel");
+	argv_add(&a, &n, "%s", c->kernel);
 	if (c->initrd) {
-		add(&a, &n, "--initrd");
-		add(&a, &n, "%s", c->initrd);
+		argv_add(&a, &n, "--initrd");
+		argv_add(&a, &n, "%s", c->initrd);
 	}
 	if (c->cmdline) {
-		add(&a, &n, "--cmdline");
-		add(&a, &n, "%s", c->cmdline);
+		argv_add(&a, &n, "--cmdline");
+		argv_add(&a, &n, "%s", c->cmdline);
 	}
 	if (c->memory) {
-		add(&a, &n, "--memory");
-		add(&a, &n, "%d", c->memory);
+		argv_add(&a, &n, "--memory");
+		argv_add(&a, &n, "%d", c->memory);
 	}
 	if (c->cpus) {
-		add(&a, &n, "--cpus");
-		add(&a, &n, "%d", c->cpus);
+		argv_add(&a, &n, "--cpus");
+		argv_add(&a, &n, "%d", c->cpus);
 	}
-	add(&a, &n, "--serial");
-	add(&a, &n, "stdio");
-	add(&a, &n, "--console");
-	add(&a, &n, "fd:%d", CONSOLE_FD);
+	argv_add(&a, &n, "--serial");
+	argv_add(&a, &n, "stdio");
+	argv_add(&a, &n, "--console");
+	argv_add(&a, &n, "fd:%d", CONSOLE_FD);
 	for (size_t i = 0; i < c->ndisks; i++) {
-		add(&a, &n, "--disk");
-		add(&a, &n, "%s%s%s%s", m->disk_paths[i], c->disks[i].readonly ? ",readonly" : "",
+		argv_add(&a, &n, "--disk");
+		argv_add(&a, &n, "%s%s%s%s", m->disk_paths[i], c->disks[i].readonly ? ",readonly" : "",
 		    c->disks[i].serial ? ",serial=" : "",
 		    c->disks[i].serial ? c->disks[i].serial : "");
 	}
 	for (size_t i = 0; i < c->nshares; i++) {
-		add(&a, &n, "--share");
-		add(&a, &n, "%s,tag=%s%s", c->shares[i].path, c->shares[i].tag,
+		argv_add(&a, &n, "--share");
+		argv_add(&a, &n, "%s,tag=%s%s", c->shares[i].path, c->shares[i].tag,
 		    c->shares[i].readonly ? ",readonly" : "");
 	}
 	if (c->user_net || c->nforwards) {
@@ -322,13 +342,13 @@ static char **build_argv(struct machine *m)
 		for (size_t i = 0; i < c->nforwards; i++)
 			buf_printf(&b, ",hostfwd=tcp::%d-:%d", c->forwards[i].host_port,
 				   c->forwards[i].guest_port);
-		add(&a, &n, "--net");
-		add(&a, &n, "%s", b.p);
+		argv_add(&a, &n, "--net");
+		argv_add(&a, &n, "%s", b.p);
 		buf_free(&b);
 	}
 	for (size_t i = 0; i < c->nvlans; i++) {
-		add(&a, &n, "--net");
-		add(&a, &n, "vlan=%d,socket=%s/vlan%d", c->vlans[i], m->d->run_dir, c->vlans[i]);
+		argv_add(&a, &n, "--net");
+		argv_add(&a, &n, "vlan=%d,socket=%s/vlan%d", c->vlans[i], m->d->run_dir, c->vlans[i]);
 	}
 	return a;
 }
@@ -377,7 +397,7 @@ int machine_spawn(struct ctx *x, struct machine *m)
 		return ctx_fail(x, "socketpair: %s", strerror(errno));
 	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0)
 		return ctx_fail(x, "pipe: %s", strerror(errno));
-	char **argv = build_argv(m);
+	char **argv = m->d->qemu ? qemu_argv(m, CONSOLE_FD) : build_argv(m);
 	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid == 0)

@@ -134,10 +134,16 @@ static void reap(struct machine *m)
 		;
 	serial_read(m);
 	m->last_status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-	bool restart = m->last_status == 2 && (m->allow_reboot || m->reboot_pending);
+	/* microvm says "reboot" with 2; QEMU (-no-reboot) cannot tell it from
+	 * poweroff, so there only an asked-for reboot() counts. */
+	bool restart = m->d->qemu ? m->last_status == 0 && m->reboot_pending
+		: m->last_status == 2 && (m->allow_reboot || m->reboot_pending);
 	machine_closed(m);
-	tlog(m->name, "microvm exited with status %d (%s)", m->last_status,
-	     status_text(m->last_status));
+	if (m->d->qemu)
+		tlog(m->name, "qemu exited with status %d", m->last_status);
+	else
+		tlog(m->name, "microvm exited with status %d (%s)", m->last_status,
+		     status_text(m->last_status));
 	if (!restart)
 		return;
 	m->reboot_pending = false;
@@ -232,7 +238,7 @@ int pump_fail(struct ctx *x, int r, const char *what)
 		return ctx_fail(x, "the test's timeout (%ld seconds) was reached while %s",
 				x->d->t->timeout, what);
 	case IO_EXITED:
-		return ctx_fail(x, "microvm exited (status %d) while %s",
+		return ctx_fail(x, "%s exited (status %d) while %s", x->d->vmm,
 				x->m ? x->m->last_status : -1, what);
 	case IO_TIMEOUT:
 		return ctx_fail(x, "timed out while %s", what);

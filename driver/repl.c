@@ -140,24 +140,25 @@ int repl(struct driver *d)
 	return r;
 }
 
-static int copy_out(struct ctx *x)
+/* Write the first n bytes of the guest's output to stdout; drop them. */
+static int copy_out(struct ctx *x, size_t n)
 {
 	struct buf *b = &x->m->shell_in;
 	size_t off = 0;
-	while (off < b->len) {
-		ssize_t w = write(1, b->p + off, b->len - off);
+	while (off < n) {
+		ssize_t w = write(1, b->p + off, n - off);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)
 			return ctx_fail(x, "writing to stdout: %s", strerror(errno));
 		off += (size_t)w;
 	}
-	b->len = 0;
+	buf_consume(b, n);
 	return 0;
 }
 
 /* One round: stdin -> guest shell, guest shell -> stdout. 0 at EOF on
- * stdin; with eof set, only the guest's output is relayed. */
+ * stdin; with eof set, only the guest's output is read (not copied). */
 static int relay(struct ctx *x, bool eof)
 {
 	struct machine *m = x->m;
@@ -174,9 +175,8 @@ static int relay(struct ctx *x, bool eof)
 			return ctx_fail(x, "the guest shell closed the connection");
 		if (n > 0)
 			buf_add(&m->shell_in, tmp, (size_t)n);
-		if (copy_out(x) < 0)
+		if (!eof && copy_out(x, m->shell_in.len) < 0)
 			return -1;
-		return 2; /* the guest said something */
 	}
 	if (p[0].revents) {
 		ssize_t n = read(0, tmp, sizeof(tmp));
@@ -188,25 +188,42 @@ static int relay(struct ctx *x, bool eof)
 	return 1;
 }
 
+/* End of input (Ctrl-D, or the end of a pipe): the guest shell stays, as
+ * NixOS's does for the rest of the test. Show the answers to what was sent:
+ * everything before a marker echoed after it (at most 10 s). */
+static int finish(struct ctx *x)
+{
+	static const char mark[] = "microvmtest-shell-done";
+	struct buf *b = &x->m->shell_in;
+	char cmd[64];
+	snprintf(cmd, sizeof(cmd), "\necho %s\n", mark);
+	if (bd_send(x, cmd, strlen(cmd)) < 0)
+		return -1;
+	double end = now() + 10;
+	while (now() < end) {
+		char *at = b->len ? memmem(b->p, b->len, mark, sizeof(mark) - 1) : NULL;
+		if (at) {
+			size_t n = (size_t)(at - b->p);
+			int r = copy_out(x, n);
+			char *nl = memchr(b->p, '\n', b->len);
+			buf_consume(b, nl ? (size_t)(nl - b->p) + 1 : b->len);
+			return r;
+		}
+		if (relay(x, true) < 0)
+			return -1;
+	}
+	return copy_out(x, b->len);
+}
+
 int shell_interact(struct ctx *x)
 {
 	if (bd_connect(x) < 0)
 		return -1;
 	tlog(x->m->name, "Terminal is ready (there is no initial prompt):");
 	int r;
-	if (copy_out(x) < 0)
+	if (copy_out(x, x->m->shell_in.len) < 0)
 		return -1;
 	while ((r = relay(x, false)) > 0)
 		;
-	/* End of input (Ctrl-D, or a pipe): the guest shell stays, as NixOS's
-	 * stays for the test; show its answers until it has been quiet a while. */
-	double quiet = now() + 0.3, end = now() + 5;
-	while (r == 0 && now() < quiet && now() < end) {
-		int k = relay(x, true);
-		if (k < 0)
-			r = -1;
-		else if (k == 2)
-			quiet = now() + 0.3;
-	}
-	return r;
+	return r == 0 ? finish(x) : r;
 }

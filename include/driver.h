@@ -71,7 +71,9 @@ struct driver {
 	struct test *t;
 	struct machine *m; /* one per node, in node order */
 	size_t nm;
-	const char *microvm; /* the microvm binary */
+	const char *microvm; /* the VMM binary: microvm, or QEMU with qemu set */
+	bool qemu;           /* --vmm qemu: boot nodes as NixOS's qemu-vm does */
+	const char *vmm;     /* "microvm" or "qemu", for the log */
 	char *microvm_help;  /* its --help, to check options before use */
 	char *run_dir;       /* per-run state directory */
 	const char *out_dir; /* where copy_from_machine writes */
