@@ -16,7 +16,6 @@
 #ifndef ARM64_H
 #define ARM64_H
 
-#include <linux/kvm.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -46,8 +45,6 @@ struct arm64_vm {
 	int gic_fd;         /* KVM vGICv3 device */
 	uint64_t entry;     /* guest-physical kernel entry */
 	uint64_t fdt;       /* guest-physical device tree */
-	struct kvm_vcpu_init target; /* KVM_ARM_PREFERRED_TARGET, asked once */
-	bool have_target;
 	struct arch_mmio_dev mmio[ARM64_MAX_MMIO_DEVS];
 	int nmmio;
 };

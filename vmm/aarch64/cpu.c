@@ -26,17 +26,13 @@ static int set_reg(struct vcpu *v, uint64_t id, uint64_t val, const char *name)
 	return -e;
 }
 
-static int preferred_target(struct vm *vm, struct arm64_vm *a)
+static int preferred_target(struct vm *vm, struct kvm_vcpu_init *target)
 {
-	if (a->have_target)
+	if (ioctl(vm->vm_fd, KVM_ARM_PREFERRED_TARGET, target) == 0)
 		return 0;
-	if (ioctl(vm->vm_fd, KVM_ARM_PREFERRED_TARGET, &a->target) < 0) {
-		int e = errno;
-		log_error("KVM_ARM_PREFERRED_TARGET: %s", strerror(e));
-		return -e;
-	}
-	a->have_target = true;
-	return 0;
+	int e = errno;
+	log_error("KVM_ARM_PREFERRED_TARGET: %s", strerror(e));
+	return -e;
 }
 
 /* x1-x3 are zero after KVM's reset, as booting.rst wants. */
@@ -50,9 +46,9 @@ static int boot_regs(struct vcpu *v, const struct arm64_vm *a)
 	return r;
 }
 
-static int vcpu_init(struct vcpu *v, const struct arm64_vm *a)
+static int vcpu_init(struct vcpu *v, const struct kvm_vcpu_init *target)
 {
-	struct kvm_vcpu_init init = a->target;
+	struct kvm_vcpu_init init = *target;
 	init.features[0] |= 1u << KVM_ARM_VCPU_PSCI_0_2;
 	if (v->id != 0)
 		init.features[0] |= 1u << KVM_ARM_VCPU_POWER_OFF;
@@ -68,10 +64,10 @@ static int vcpu_init(struct vcpu *v, const struct arm64_vm *a)
  * can wire irqfds; QEMU and kvmtool keep the same order. */
 int arch_vcpus_created(struct vm *vm)
 {
-	struct arm64_vm *a = vm->arch;
-	int r = preferred_target(vm, a);
+	struct kvm_vcpu_init target;
+	int r = preferred_target(vm, &target);
 	for (int i = 0; r == 0 && i < vm->cfg.ncpus; i++)
-		r = vcpu_init(&vm->vcpus[i], a);
+		r = vcpu_init(&vm->vcpus[i], &target);
 	return r < 0 ? r : arm64_gic_init(vm);
 }
 
