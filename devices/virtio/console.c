@@ -272,7 +272,14 @@ static void con_reset(struct virtio_dev *d)
 
 static void con_free(struct virtio_dev *d)
 {
-	free(d->priv);
+	struct console *c = d->priv;
+	if (c->out_fd >= 0 && c->out_fd != c->in_fd)
+		close(c->out_fd);
+	if (c->in_fd >= 0)
+		close(c->in_fd);
+	if (c->listen_fd >= 0)
+		close(c->listen_fd);
+	free(c);
 }
 
 static const struct virtio_ops con_ops = { .notify = con_notify, .reset = con_reset,
