@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <cmocka.h>
 
 #include "fakedrv.h"
@@ -163,6 +164,61 @@ static void test_rx_chain_without_writable(void **state)
 	assert_int_equal(len, 0);
 }
 
+/* socket:PATH: output waits for a client, and a second client after the
+ * first has gone gets input and output. */
+static int connect_to(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	strcpy(sa.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+static void test_socket_clients(void **state)
+{
+	(void)state;
+	char path[64];
+	snprintf(path, sizeof(path), "/tmp/microvm-test-%d.sock", (int)getpid());
+	unlink(path);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	strcpy(sa.sun_path, path);
+	int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 1), 0);
+	struct vm *vm = fake_vm_new(1 << 20);
+	struct virtio_dev *dev = virtio_console_create(vm, -1, -1, lfd);
+	struct fakedrv f;
+	assert_int_equal(fd_init(&f, vm, dev, ~0ULL, 16), 0x0f);
+	uint64_t a = fd_alloc(&f, 8, 1);
+	memcpy(fake_ptr(vm, a), "early\n", 6);
+	struct fd_seg s = { a, 6, false };
+	fd_add(&f, TXQ, &s, 1, false);
+	fd_settle();
+	assert_int_equal(fd_used(&f, TXQ)[1], 0); /* held: nobody is connected */
+	int c1 = connect_to(path);
+	uint8_t buf[8];
+	assert_int_equal(read_all(c1, buf, 6), 6);
+	assert_memory_equal(buf, "early\n", 6);
+	assert_int_equal(fd_wait(&f, TXQ, NULL, NULL), 1);
+	close(c1);
+	fd_settle();
+	int c2 = connect_to(path);
+	uint64_t b = fd_alloc(&f, 8, 1);
+	struct fd_seg r = { b, 8, true };
+	fd_add(&f, RXQ, &r, 1, false);
+	assert_int_equal(write(c2, "in", 2), 2);
+	uint32_t len;
+	assert_int_equal(fd_wait(&f, RXQ, NULL, &len), 1);
+	assert_int_equal(len, 2);
+	fd_add(&f, TXQ, &s, 1, false);
+	assert_int_equal(read_all(c2, buf, 6), 6);
+	close(c2);
+	fake_vm_free(vm);
+	virtio_mmio_free(dev);
+	unlink(path);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -170,6 +226,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_guest_to_host), T(test_host_to_guest), T(test_tx_back_pressure),
 		T(test_rx_back_pressure), T(test_host_gone), T(test_rx_chain_without_writable),
+		cmocka_unit_test(test_socket_clients),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
