@@ -15,7 +15,9 @@ measure() {
 	local label=$1 runs=$2 marker=$3; shift 3
 	: >"$BENCH_OUT/$label"
 	for _ in $(seq "$runs"); do
-		"$TIMETO" "$marker" "$@" </dev/null 2>>"$BENCH_OUT/$label" >/dev/null
+		# A run that hangs (QEMU under TCG sometimes never exits) is cut
+		# off after 120 s and shows as such in the exit column.
+		"$TIMETO" "$marker" timeout -k 5 120 "$@" </dev/null 2>>"$BENCH_OUT/$label" >/dev/null
 	done
 	# A run that never showed the marker or failed is reported, not hidden.
 	awk '$1 < 0 { bad++ } END { if (bad) printf "  (%d runs without marker)\n", bad }' \
