@@ -3,12 +3,7 @@
  * Starts at the 32-bit PVH entry, the shortest way down to real mode; the
  * 16-bit part is copied below 64 KiB, where real-mode code can run. */
 #include "tiny.h"
-	.section .note.pvh, "a"
-	.p2align 2
-	.long 4, 4, 18
-	.asciz "Xen"
-	.long pvh_start
-
+	pvh_note pvh_start
 	.text
 	.globl _start
 _start:

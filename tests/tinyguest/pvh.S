@@ -2,12 +2,7 @@
  * pvh_start, which microvm must enter in protected mode with %ebx pointing
  * at the start info (magic 0x336ec578). Prints PVH-OK, or PVH-BAD. */
 #include "tiny.h"
-	.section .note.pvh, "a"
-	.p2align 2
-	.long 4, 4, 18
-	.asciz "Xen"
-	.long pvh_start
-
+	pvh_note pvh_start
 	.text
 	.globl _start
 _start:                 /* 64-bit entry: must not be used */

@@ -52,3 +52,13 @@ hexdigit:
 	out %al, %dx
 	ret
 .endm
+
+/* The ELF note XEN_ELFNOTE_PHYS32_ENTRY (18) naming a 32-bit PVH entry. */
+.macro pvh_note entry
+	.pushsection .note.pvh, "a"
+	.p2align 2
+	.long 4, 4, 18
+	.asciz "Xen"
+	.long \entry
+	.popsection
+.endm
