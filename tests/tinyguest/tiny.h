@@ -41,6 +41,17 @@ stack_top:
 	call hexdigit
 .endm
 
+/* Print %eax as eight hex digits (clobbers %r8, %r9, %rbx, %rdx). */
+.macro print_hex32
+	mov %eax, %r8d
+	mov $4, %r9d
+3:	rol $8, %r8d
+	mov %r8b, %al
+	hexbyte
+	dec %r9d
+	jnz 3b
+.endm
+
 .macro define_hexdigit
 hexdigit:
 	and $0xf, %al

@@ -11,13 +11,7 @@ _start:
 	out %al, %dx
 	mov $0xd8000000, %rcx
 	mov (%rcx), %eax
-	mov %eax, %r8d
-	mov $4, %r9d
-3:	rol $8, %r8d
-	mov %r8b, %al
-	hexbyte
-	dec %r9d
-	jnz 3b
+	print_hex32
 	mov $'\n', %al
 	mov $UART, %dx
 	out %al, %dx

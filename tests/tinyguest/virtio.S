@@ -68,13 +68,7 @@ _start:
 
 /* Print %eax as 8 hex digits and a space. */
 hex32:
-	mov %eax, %r8d
-	mov $4, %r9d
-3:	rol $8, %r8d
-	mov %r8b, %al
-	hexbyte
-	dec %r9d
-	jnz 3b
+	print_hex32
 	mov $' ', %al
 	mov $UART, %dx
 	out %al, %dx
