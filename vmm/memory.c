@@ -22,20 +22,37 @@ void *vm_gpa_ptr(const struct vm *vm, uint64_t gpa, uint64_t len)
 	return NULL;
 }
 
+#define RAM_ALIGN (2ull << 20)
+
+/* Anonymous memory aligned to 2 MiB: KVM maps a transparent huge page into
+ * the guest as one 2 MiB block (EPT / stage-2) only when host and guest
+ * addresses agree modulo 2 MiB, and older kernels do not align big anonymous
+ * mappings by themselves. NORESERVE: untouched guest pages cost nothing. */
+static void *ram_map(uint64_t size)
+{
+	uint8_t *p = mmap(NULL, size + RAM_ALIGN, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return p;
+	uint8_t *a = (uint8_t *)(((uintptr_t)p + RAM_ALIGN - 1) & ~(uintptr_t)(RAM_ALIGN - 1));
+	if (a > p)
+		munmap(p, a - p);
+	munmap(a + size, p + RAM_ALIGN - a);
+	madvise(a, size, MADV_HUGEPAGE);
+	return a;
+}
+
 int vm_ram_setup(struct vm *vm)
 {
 	for (int i = 0; i < vm->nram; i++) {
 		struct vm_ram *r = &vm->ram[i];
-		/* NORESERVE: untouched guest pages cost nothing on the host. */
-		void *p = mmap(NULL, r->size, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		void *p = ram_map(r->size);
 		if (p == MAP_FAILED) {
 			int e = errno;
 			log_error("cannot allocate %llu MiB of guest memory: %m",
 				  (unsigned long long)(r->size >> 20));
 			return -e;
 		}
-		madvise(p, r->size, MADV_HUGEPAGE);
 		r->host = p;
 		struct kvm_userspace_memory_region reg = {
 			.slot = i,
