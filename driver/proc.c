@@ -147,6 +147,37 @@ void drv_cleanup(struct driver *d)
 	memset(d, 0, sizeof(*d));
 }
 
+/* Copy [off, end) of in to the same offsets of out: copy_file_range, else
+ * (across file systems it says EXDEV, e.g. 9p to tmpfs) read and write. */
+static int copy_range(int in, int out, off_t off, off_t end)
+{
+	static char tmp[1 << 16];
+	bool plain = false;
+	while (off < end) {
+		size_t want = (size_t)(end - off);
+		ssize_t n;
+		if (!plain) {
+			loff_t a = off, b = off;
+			n = copy_file_range(in, &a, out, &b, want, 0);
+			if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS ||
+				      errno == EOPNOTSUPP)) {
+				plain = true;
+				continue;
+			}
+		} else {
+			n = pread(in, tmp, want < sizeof(tmp) ? want : sizeof(tmp), off);
+			if (n > 0 && pwrite(out, tmp, (size_t)n, off) != n)
+				return -1;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n == 0 ? (errno = EIO, -1) : -1;
+		off += n;
+	}
+	return 0;
+}
+
 /* Copy src to dst keeping holes; the kernel may share extents (reflink). */
 static int copy_file(const char *src, const char *dst)
 {
@@ -174,12 +205,8 @@ static int copy_file(const char *src, const char *dst)
 		off_t hole = lseek(in, data, SEEK_HOLE);
 		if (hole < 0)
 			goto done;
-		loff_t a = data, b = data;
-		while (a < hole) {
-			ssize_t n = copy_file_range(in, &a, out, &b, (size_t)(hole - a), 0);
-			if (n <= 0)
-				goto done;
-		}
+		if (copy_range(in, out, data, hole) < 0)
+			goto done;
 		off = hole;
 	}
 	r = 0;
@@ -193,7 +220,53 @@ done:
 	return r;
 }
 
-/* The state directory and private disk copies, once per run: a restarted
+static const char *microvm_help(struct driver *d);
+
+/* QEMU's overlay: a qcow2 file over the raw image, as NixOS's qemu-vm
+ * keeps a VM's writes in a qcow2 file. */
+static int qcow2_overlay(const char *base, const char *path)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+		dup2(null, 1);
+		execlp("qemu-img", "qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b",
+		       base, path, (char *)NULL);
+		_exit(127);
+	}
+	int st = 0;
+	while (pid > 0 && waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	return pid > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
+/* One writable disk's private state: a copy-on-write file (microvm's
+ * cow=, which microvm creates, or a qcow2 overlay for QEMU) so that no
+ * image is copied, else a copy of the image. */
+static int prepare_disk(struct ctx *x, struct machine *m, size_t i)
+{
+	const struct disk_conf *dc = &m->conf->disks[i];
+	const char *base = strrchr(dc->path, '/');
+	const char *ext = !m->disk_cow ? "" : m->d->qemu ? ".qcow2" : ".cow";
+	if (asprintf(&m->disk_paths[i], "%s/disk%zu-%s%s", m->state_dir, i,
+		     base ? base + 1 : dc->path, ext) < 0)
+		abort();
+	if (m->disk_cow && !m->d->qemu)
+		return 0;
+	if (m->disk_cow) {
+		if (qcow2_overlay(dc->path, m->disk_paths[i]) < 0)
+			return ctx_fail(x, "disk %s: qemu-img create -f qcow2 -b ... %s failed "
+					"(is qemu-utils installed?)", dc->path, m->disk_paths[i]);
+		return 0;
+	}
+	int r = copy_file(dc->path, m->disk_paths[i]);
+	if (r < 0)
+		return ctx_fail(x, "disk %s: cannot copy it to %s: %s", dc->path,
+				m->disk_paths[i], strerror(-r));
+	return 0;
+}
+
+/* The state directory and private disk state, once per run: a restarted
  * node keeps its disks, as a NixOS VM keeps its state across reboots. */
 static int prepare_state(struct ctx *x, struct machine *m)
 {
@@ -204,20 +277,12 @@ static int prepare_state(struct ctx *x, struct machine *m)
 	if (mkdir(m->state_dir, 0700) < 0 && errno != EEXIST)
 		return ctx_fail(x, "cannot create %s: %s", m->state_dir, strerror(errno));
 	m->disk_paths = calloc(m->conf->ndisks + 1, sizeof(char *));
+	m->disk_cow = m->d->qemu || strstr(microvm_help(m->d), ",cow=");
 	for (size_t i = 0; i < m->conf->ndisks; i++) {
-		const struct disk_conf *dc = &m->conf->disks[i];
-		if (dc->readonly) {
-			m->disk_paths[i] = strdup(dc->path);
-			continue;
-		}
-		const char *base = strrchr(dc->path, '/');
-		if (asprintf(&m->disk_paths[i], "%s/disk%zu-%s", m->state_dir, i,
-			     base ? base + 1 : dc->path) < 0)
-			abort();
-		int r = copy_file(dc->path, m->disk_paths[i]);
-		if (r < 0)
-			return ctx_fail(x, "disk %s: cannot copy it to %s: %s", dc->path,
-					m->disk_paths[i], strerror(-r));
+		if (m->conf->disks[i].readonly)
+			m->disk_paths[i] = strdup(m->conf->disks[i].path);
+		else if (prepare_disk(x, m, i) < 0)
+			return -1;
 	}
 	return 0;
 }
@@ -327,9 +392,16 @@ static char **build_argv(struct machine *m)
 	argv_add(&a, &n, "fd:%d", CONSOLE_FD);
 	for (size_t i = 0; i < c->ndisks; i++) {
 		argv_add(&a, &n, "--disk");
-		argv_add(&a, &n, "%s%s%s%s", m->disk_paths[i], c->disks[i].readonly ? ",readonly" : "",
-		    c->disks[i].serial ? ",serial=" : "",
-		    c->disks[i].serial ? c->disks[i].serial : "");
+		const struct disk_conf *dc = &c->disks[i];
+		struct buf b = { 0 };
+		if (dc->readonly || !m->disk_cow)
+			buf_printf(&b, "%s%s", m->disk_paths[i], dc->readonly ? ",readonly" : "");
+		else
+			buf_printf(&b, "%s,cow=%s", dc->path, m->disk_paths[i]);
+		if (dc->serial)
+			buf_printf(&b, ",serial=%s", dc->serial);
+		argv_add(&a, &n, "%s", b.p);
+		buf_free(&b);
 	}
 	for (size_t i = 0; i < c->nshares; i++) {
 		argv_add(&a, &n, "--share");

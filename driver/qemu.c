@@ -42,8 +42,9 @@ char **qemu_argv(struct machine *m, int console_fd)
 	argv_add(&a, &n, "%s", c->cmdline ? c->cmdline : "console=ttyS0 panic=1");
 	for (size_t i = 0; i < c->ndisks; i++) {
 		argv_add(&a, &n, "-drive");
-		argv_add(&a, &n, "file=%s,if=none,id=d%zu,format=raw%s", m->disk_paths[i], i,
-			 c->disks[i].readonly ? ",readonly=on" : "");
+		bool cow = m->disk_cow && !c->disks[i].readonly;
+		argv_add(&a, &n, "file=%s,if=none,id=d%zu,format=%s%s", m->disk_paths[i], i,
+			 cow ? "qcow2" : "raw", c->disks[i].readonly ? ",readonly=on" : "");
 		argv_add(&a, &n, "-device");
 		argv_add(&a, &n, "virtio-blk-pci,drive=d%zu%s%s", i,
 			 c->disks[i].serial ? ",serial=" : "",

@@ -50,7 +50,9 @@ struct machine {
 	const struct node_conf *conf;
 	const char *name;
 	char *state_dir;    /* RUN_DIR/vm-state-NAME, made at first start */
-	char **disk_paths;  /* private copies (or the file itself when readonly) */
+	char **disk_paths;  /* per disk: its copy-on-write file (disk_cow), else a
+			     * private copy, or the file itself when readonly */
+	bool disk_cow;      /* microvm's cow= file, or QEMU's qcow2 overlay */
 	pid_t pid;          /* microvm, leader of its own process group; 0: none */
 	int pidfd;          /* readable when microvm exits; -1 when unsupported */
 	int shell_fd;       /* our end of the console socketpair (backdoor) */

@@ -221,8 +221,10 @@ bool virtio_running(const struct virtio_dev *d);
 
 /* --- device constructors (used by their DEVICE setup and by tests) ------ */
 
-/* virtio-blk on an open image fd of size bytes (a multiple of 512). */
-struct virtio_dev *virtio_blk_create(struct vm *vm, int fd, uint64_t size, bool readonly,
+/* virtio-blk on an open image fd of size bytes (a multiple of 512). With
+ * cow >= 0, fd is only read and writes go to cow (a sparse file of the same
+ * size whose allocated ranges are the written ones); -1 for none. */
+struct virtio_dev *virtio_blk_create(struct vm *vm, int fd, int cow, uint64_t size, bool readonly,
 				     const char *serial, const char *name);
 
 /* Stop the workers of a virtio-blk device (at exit). */

@@ -5,12 +5,20 @@
  * (preadv/pwritev on the chain's iovecs) and complete requests in whatever
  * order they finish. A malformed request fails with VIRTIO_BLK_S_IOERR (or
  * comes back empty when it has no status byte); it never stops the device.
+ *
+ * Copy-on-write (--disk PATH,cow=FILE): the image is only read; writes go to
+ * FILE, a sparse file of the same size. The file's own allocation map is the
+ * record of what was written (SEEK_DATA/SEEK_HOLE), so FILE alone carries
+ * the state across runs. A write that covers a block of FILE only in part
+ * first copies that block from the image. Discard and write-zeroes are not
+ * offered: punching a hole in FILE would bring the image's data back.
  */
 #define _FILE_OFFSET_BITS 64
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -54,6 +62,9 @@ struct blk_req {
 struct blk {
 	struct virtio_dev *dev;
 	int fd;
+	int cow;		/* copy-on-write file, or -1 */
+	uint64_t cow_blk;	/* its allocation unit (a power of two >= 512) */
+	pthread_mutex_t cow_lock; /* partial-block writes */
 	uint64_t sectors;
 	bool readonly;
 	char serial[20];
@@ -95,6 +106,93 @@ static int rw_full(int fd, struct iovec *iov, unsigned n, off_t off, bool wr)
 	return 0;
 }
 
+/* Read or write len bytes at off between fd and the front of *iov (n
+ * entries), then move *iov and *n past them. */
+static int rw_part(int fd, struct iovec **iov, unsigned *n, size_t len, off_t off, bool wr)
+{
+	struct iovec part[VQ_MAX_CHAIN];
+	unsigned k = 0;
+	size_t left = len;
+	while (left && k < *n) {
+		part[k] = (*iov)[k];
+		if (part[k].iov_len > left)
+			part[k].iov_len = left;
+		left -= part[k++].iov_len;
+	}
+	if (left || rw_full(fd, part, k, off, wr) < 0)
+		return -1;
+	while (len) {
+		size_t step = len < (*iov)->iov_len ? len : (*iov)->iov_len;
+		(*iov)->iov_base = (uint8_t *)(*iov)->iov_base + step;
+		(*iov)->iov_len -= step;
+		len -= step;
+		if ((*iov)->iov_len == 0) {
+			(*iov)++;
+			(*n)--;
+		}
+	}
+	return 0;
+}
+
+/* Reads from a copy-on-write disk: written ranges (data in the cow file)
+ * from there, the rest from the image. */
+static int cow_read(struct blk *b, struct iovec *iov, unsigned n, off_t off, off_t end)
+{
+	while (off < end) {
+		off_t data = lseek(b->cow, off, SEEK_DATA);
+		if (data < 0 && errno != ENXIO)
+			return -1;
+		bool written = data == off;
+		off_t stop = written ? lseek(b->cow, off, SEEK_HOLE) : data < 0 ? end : data;
+		if (stop < 0)
+			return -1;
+		if (stop > end)
+			stop = end;
+		if (rw_part(written ? b->cow : b->fd, &iov, &n, (size_t)(stop - off), off,
+			    false) < 0)
+			return -1;
+		off = stop;
+	}
+	return 0;
+}
+
+/* Before a write that covers the cow block at off only in part: copy the
+ * block from the image unless it was written before. cow_lock held. */
+static int cow_fill(struct blk *b, off_t off)
+{
+	off = off & ~(off_t)(b->cow_blk - 1);
+	off_t data = lseek(b->cow, off, SEEK_DATA);
+	if (data == off)
+		return 0;
+	if (data < 0 && errno != ENXIO)
+		return -1;
+	uint8_t *tmp = malloc(b->cow_blk);
+	uint64_t size = b->sectors * 512;
+	size_t len = (uint64_t)off + b->cow_blk > size ? size - (uint64_t)off : b->cow_blk;
+	struct iovec v = { tmp, len };
+	int r = tmp && rw_full(b->fd, &v, 1, off, false) == 0 ? 0 : -1;
+	v = (struct iovec){ tmp, len };
+	if (r == 0)
+		r = rw_full(b->cow, &v, 1, off, true);
+	free(tmp);
+	return r;
+}
+
+static int cow_write(struct blk *b, struct iovec *iov, unsigned n, off_t off, off_t end)
+{
+	off_t mask = (off_t)b->cow_blk - 1;
+	if (!(off & mask) && !(end & mask))
+		return rw_full(b->cow, iov, n, off, true);
+	pthread_mutex_lock(&b->cow_lock);
+	int r = cow_fill(b, off);
+	if (r == 0)
+		r = cow_fill(b, end - 1);
+	if (r == 0)
+		r = rw_full(b->cow, iov, n, off, true);
+	pthread_mutex_unlock(&b->cow_lock);
+	return r;
+}
+
 /* 5.2.6.1: requests beyond the capacity fail. */
 static bool in_range(const struct blk *b, uint64_t sector, uint64_t bytes)
 {
@@ -111,15 +209,23 @@ static uint8_t blk_rw(struct blk *b, struct vq_cursor *cur, uint64_t sector, siz
 	if (wr && b->readonly)
 		return S_IOERR; /* 5.2.6.2: writes to a VIRTIO_BLK_F_RO disk fail */
 	unsigned n = vq_take(cur, len, iov, VQ_MAX_CHAIN);
-	return rw_full(b->fd, iov, n, (off_t)(sector * 512), wr) < 0 ? S_IOERR : S_OK;
+	off_t off = (off_t)(sector * 512);
+	int r;
+	if (b->cow < 0 || len == 0)
+		r = rw_full(b->fd, iov, n, off, wr);
+	else if (wr)
+		r = cow_write(b, iov, n, off, off + (off_t)len);
+	else
+		r = cow_read(b, iov, n, off, off + (off_t)len);
+	return r < 0 ? S_IOERR : S_OK;
 }
 
 /* One discard or write-zeroes segment (5.2.6, struct virtio_blk_discard_write_zeroes). */
 static uint8_t blk_zero(struct blk *b, struct vq_cursor *cur, bool discard)
 {
 	struct { uint64_t sector; uint32_t num, flags; } seg;
-	if (b->readonly)
-		return S_IOERR;
+	if (b->readonly || b->cow >= 0)
+		return S_IOERR; /* not offered on read-only and copy-on-write disks */
 	unsigned nseg = cur->left / sizeof(seg);
 	if (nseg == 0 || nseg > BLK_MAX_DISCARD_SEG || cur->left % sizeof(seg))
 		return S_IOERR;
@@ -158,7 +264,7 @@ static uint32_t blk_do(struct blk *b, const struct vq_chain *c)
 		written += st == S_OK ? data_in : 0;
 		break;
 	case T_OUT: st = blk_rw(b, &rd, h.sector, rd.left, true); break;
-	case T_FLUSH: st = fdatasync(b->fd) < 0 ? S_IOERR : S_OK; break;
+	case T_FLUSH: st = fdatasync(b->cow >= 0 ? b->cow : b->fd) < 0 ? S_IOERR : S_OK; break;
 	case T_GET_ID: {
 		char id[20] = { 0 };
 		memcpy(id, b->serial, sizeof(id));
@@ -287,11 +393,13 @@ static void blk_free(struct virtio_dev *d)
 
 static const struct virtio_ops blk_ops = { .notify = blk_notify, .free = blk_free };
 
-static uint64_t blk_features(bool readonly)
+static uint64_t blk_features(bool readonly, bool cow)
 {
 	uint64_t f = 1ULL << BLK_F_SEG_MAX | 1ULL << BLK_F_BLK_SIZE | 1ULL << BLK_F_FLUSH;
 	if (readonly)
 		return f | 1ULL << BLK_F_RO;
+	if (cow)
+		return f;
 	return f | 1ULL << BLK_F_DISCARD | 1ULL << BLK_F_WRITE_ZEROES;
 }
 
@@ -328,13 +436,20 @@ static int blk_start_workers(struct blk *b)
 	return 0;
 }
 
-struct virtio_dev *virtio_blk_create(struct vm *vm, int fd, uint64_t size, bool readonly,
-				     const char *serial, const char *name)
+struct virtio_dev *virtio_blk_create(struct vm *vm, int fd, int cow, uint64_t size,
+				     bool readonly, const char *serial, const char *name)
 {
 	struct blk *b = calloc(1, sizeof(*b));
 	if (!b)
 		return NULL;
 	b->fd = fd;
+	b->cow = cow;
+	struct stat st;
+	b->cow_blk = 4096;
+	if (cow >= 0 && fstat(cow, &st) == 0)
+		while (b->cow_blk < (uint64_t)st.st_blksize && b->cow_blk < (1u << 20))
+			b->cow_blk <<= 1;
+	pthread_mutex_init(&b->cow_lock, NULL);
 	b->sectors = size / 512;
 	b->readonly = readonly;
 	if (serial) /* 5.2.6: up to 20 bytes, NUL-terminated only when shorter */
@@ -348,7 +463,8 @@ struct virtio_dev *virtio_blk_create(struct vm *vm, int fd, uint64_t size, bool 
 		log_error("%s: cannot start workers: %s", name, strerror(-r));
 		return NULL;
 	}
-	b->dev = virtio_mmio_create(vm, name, VIRTIO_ID_BLOCK, blk_features(readonly), 1,
+	b->dev = virtio_mmio_create(vm, name, VIRTIO_ID_BLOCK,
+				    blk_features(readonly, cow >= 0), 1,
 				    &blk_ops, b, &b->cfg, sizeof(b->cfg));
 	return b->dev;
 }
@@ -366,7 +482,7 @@ void virtio_blk_destroy(struct virtio_dev *d)
 		pthread_join(b->workers[i], NULL);
 }
 
-/* --- --disk PATH[,readonly][,serial=ID] (repeatable: vda, vdb, ...) ----- */
+/* --- --disk PATH[,readonly][,serial=ID][,cow=FILE] (repeatable: vda, ...) - */
 
 #define MAX_DISKS 16
 
@@ -374,7 +490,8 @@ struct disk_opt {
 	char name[24];
 	char serial[21];
 	bool readonly;
-	int fd;
+	char *cow_path;
+	int fd, cow;
 	uint64_t size;
 	struct virtio_dev *dev;
 };
@@ -388,23 +505,68 @@ static int disk_flags(const char *v, char *flags, struct disk_opt *o)
 			o->readonly = true;
 		} else if (!strncmp(f, "serial=", 7) && f[7] && strlen(f + 7) <= 20) {
 			strcpy(o->serial, f + 7);
+		} else if (!strncmp(f, "cow=", 4) && f[4]) {
+			free(o->cow_path);
+			o->cow_path = strdup(f + 4);
 		} else {
-			log_error("--disk %s: '%s': expected readonly or serial=ID (ID at most "
-				  "20 characters)", v, f);
+			log_error("--disk %s: '%s': expected readonly, serial=ID (ID at most "
+				  "20 characters) or cow=FILE", v, f);
 			return -EINVAL;
 		}
 	}
+	if (o->readonly && o->cow_path) {
+		log_error("--disk %s: readonly and cow= exclude each other", v);
+		return -EINVAL;
+	}
 	return 0;
+}
+
+/* The copy-on-write file: created sparse with the image's size, or one
+ * made for it before, on a file system that reports holes. */
+static int cow_open(const char *path, uint64_t size)
+{
+	struct stat st;
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		log_error("--disk ...,cow=%s: %m", path);
+		goto fail;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		log_error("--disk ...,cow=%s: in use by another process", path);
+		goto fail;
+	}
+	if (st.st_size == 0 && ftruncate(fd, (off_t)size) < 0) {
+		log_error("--disk ...,cow=%s: %m", path);
+		goto fail;
+	}
+	if (st.st_size != 0 && (uint64_t)st.st_size != size) {
+		log_error("--disk ...,cow=%s: %lld bytes, but the image has %llu (made for "
+			  "another image?)", path, (long long)st.st_size, (unsigned long long)size);
+		goto fail;
+	}
+	/* Without SEEK_HOLE (9p, for one) a sparse file looks all written. */
+	if (fstat(fd, &st) == 0 && (uint64_t)st.st_blocks * 512 < size &&
+	    lseek(fd, 0, SEEK_HOLE) >= (off_t)size) {
+		log_error("--disk ...,cow=%s: its file system does not report holes "
+			  "(SEEK_HOLE); put it on tmpfs, ext4, xfs or btrfs", path);
+		goto fail;
+	}
+	return fd;
+fail:
+	if (fd >= 0)
+		close(fd);
+	return -1;
 }
 
 /* Open and check the image now, before KVM is touched. */
 static int disk_open(const char *v, const char *path, struct disk_opt *o)
 {
-	o->fd = open(path, (o->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	bool rdonly = o->readonly || o->cow_path;
+	o->fd = open(path, (rdonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (o->fd < 0) {
 		bool perm = errno == EACCES || errno == EROFS || errno == EPERM;
 		log_error("--disk %s: %m%s", path,
-			  perm && !o->readonly ? " (add ,readonly to use it read-only)" : "");
+			  perm && !rdonly ? " (add ,readonly or ,cow=FILE to leave it unchanged)" : "");
 		return -EINVAL;
 	}
 	off_t end = lseek(o->fd, 0, SEEK_END);
@@ -413,12 +575,14 @@ static int disk_open(const char *v, const char *path, struct disk_opt *o)
 			  (long long)end);
 		return -EINVAL;
 	}
-	if (flock(o->fd, (o->readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
+	if (flock(o->fd, (rdonly ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
 		log_error("--disk %s: in use by another process", path);
 		return -EINVAL;
 	}
 	(void)v;
 	o->size = end;
+	if (o->cow_path && (o->cow = cow_open(o->cow_path, o->size)) < 0)
+		return -EINVAL;
 	return 0;
 }
 
@@ -429,14 +593,14 @@ static int disk_parse(const char *v)
 		return -EINVAL;
 	}
 	struct disk_opt *o = &disks[ndisks];
-	*o = (struct disk_opt){ .fd = -1 };
+	*o = (struct disk_opt){ .fd = -1, .cow = -1 };
 	char *copy = strdup(v);
 	char *comma = copy ? strchr(copy, ',') : NULL;
 	if (comma)
 		*comma = 0;
 	int r = copy && *copy ? 0 : -EINVAL;
 	if (r < 0)
-		log_error("--disk %s: expected PATH[,readonly][,serial=ID]", v);
+		log_error("--disk %s: expected PATH[,readonly][,serial=ID][,cow=FILE]", v);
 	if (r == 0 && comma)
 		r = disk_flags(v, comma + 1, o);
 	if (r == 0)
@@ -445,6 +609,8 @@ static int disk_parse(const char *v)
 	if (r < 0) {
 		if (o->fd >= 0)
 			close(o->fd);
+		if (o->cow >= 0)
+			close(o->cow);
 		return r;
 	}
 	snprintf(o->name, sizeof(o->name), "virtio-blk vd%c", 'a' + ndisks);
@@ -456,7 +622,7 @@ static int disk_setup(struct vm *vm)
 {
 	for (int i = 0; i < ndisks; i++) {
 		struct disk_opt *o = &disks[i];
-		o->dev = virtio_blk_create(vm, o->fd, o->size, o->readonly,
+		o->dev = virtio_blk_create(vm, o->fd, o->cow, o->size, o->readonly,
 					   o->serial[0] ? o->serial : NULL, o->name);
 		if (!o->dev)
 			return -ENODEV;
@@ -473,5 +639,6 @@ static void disk_teardown(struct vm *vm)
 }
 
 DEVICE(virtio_blk, .name = "virtio-blk", .option = "disk",
-       .usage = "--disk PATH[,readonly][,serial=ID]  raw disk image (repeatable: vda, vdb, ...)",
+       .usage = "--disk PATH[,readonly][,serial=ID][,cow=FILE]  raw disk image (repeatable: "
+		"vda, vdb, ...); cow=: PATH is only read, writes go to FILE (sparse, kept)",
        .parse = disk_parse, .setup = disk_setup, .teardown = disk_teardown);

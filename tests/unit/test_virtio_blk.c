@@ -1,6 +1,6 @@
 /* test_virtio_blk.c - the block device on a temporary image, driven by the
  * fake driver: reads, writes, flush, serial, discard, write-zeroes, read-only
- * disks, and requests a hostile driver might send. */
+ * and copy-on-write disks, and requests a hostile driver might send. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,7 +17,7 @@ struct t {
 	struct vm *vm;
 	struct virtio_dev *dev;
 	struct fakedrv f;
-	int fd;
+	int fd, cow;
 	uint64_t hdr, data, st;
 };
 
@@ -26,15 +26,35 @@ struct hdr {
 	uint64_t sector;
 };
 
-static struct t *make(bool readonly)
+static int temp_fd(void)
+{
+	FILE *f = tmpfile();
+	int fd = dup(fileno(f));
+	fclose(f);
+	assert_int_equal(ftruncate(fd, DISK), 0);
+	return fd;
+}
+
+/* A byte of the pattern the copy-on-write tests put in the image. */
+static uint8_t pat(size_t off)
+{
+	return (uint8_t)(off * 13 + off / 4096);
+}
+
+static struct t *make(bool readonly, bool cow)
 {
 	struct t *t = calloc(1, sizeof(*t));
 	t->vm = fake_vm_new(8 << 20);
-	FILE *f = tmpfile();
-	t->fd = dup(fileno(f));
-	fclose(f);
-	assert_int_equal(ftruncate(t->fd, DISK), 0);
-	t->dev = virtio_blk_create(t->vm, t->fd, DISK, readonly, "SERIAL-123", "virtio-blk vda");
+	t->fd = temp_fd();
+	t->cow = cow ? temp_fd() : -1;
+	if (cow) {
+		static uint8_t img[DISK];
+		for (size_t i = 0; i < DISK; i++)
+			img[i] = pat(i);
+		assert_int_equal(pwrite(t->fd, img, DISK, 0), DISK);
+	}
+	t->dev = virtio_blk_create(t->vm, t->fd, t->cow, DISK, readonly, "SERIAL-123",
+				   "virtio-blk vda");
 	assert_non_null(t->dev);
 	assert_int_equal(fd_init(&t->f, t->vm, t->dev, ~0ULL, 128), 0x0f);
 	t->hdr = fd_alloc(&t->f, 16, 16);
@@ -45,13 +65,19 @@ static struct t *make(bool readonly)
 
 static int setup(void **state)
 {
-	*state = make(false);
+	*state = make(false, false);
+	return 0;
+}
+
+static int setup_cow(void **state)
+{
+	*state = make(false, true);
 	return 0;
 }
 
 static int setup_ro(void **state)
 {
-	*state = make(true);
+	*state = make(true, false);
 	return 0;
 }
 
@@ -61,6 +87,8 @@ static int teardown(void **state)
 	fake_vm_free(t->vm);
 	virtio_mmio_free(t->dev);
 	close(t->fd);
+	if (t->cow >= 0)
+		close(t->cow);
 	free(t);
 	return 0;
 }
@@ -201,6 +229,40 @@ static void test_readonly(void **state)
 	assert_int_equal(req(t, T_IN, 0, 512, false), 0);
 }
 
+/* Copy-on-write: reads see the image until a range is written; writes,
+ * whole blocks or single sectors, land in the cow file only. */
+static void test_cow(void **state)
+{
+	struct t *t = *state;
+	uint8_t *d = fake_ptr(t->vm, t->data), back[16384];
+	assert_false(fd_rd(&t->f, 0x010) & (1 << 13)); /* no discard offered */
+	assert_int_equal(req(t, T_IN, 0, 16384, false), 0);
+	for (size_t i = 0; i < 16384; i++)
+		assert_int_equal(d[i], pat(i));
+	memset(d, 0xaa, 512); /* one sector inside a block: the block is filled first */
+	assert_int_equal(req(t, T_OUT, 3, 512, false), 0);
+	memset(d, 0xbb, 4096); /* one whole block */
+	assert_int_equal(req(t, T_OUT, 16, 4096, true), 0);
+	memset(d, 0, 16384);
+	assert_int_equal(req(t, T_IN, 0, 16384, true), 0);
+	for (size_t i = 0; i < 16384; i++)
+		assert_int_equal(d[i], i >= 1536 && i < 2048 ? 0xaa : i >= 8192 && i < 12288 ? 0xbb
+								    : pat(i));
+	assert_int_equal(pread(t->fd, back, 16384, 0), 16384); /* the image is unchanged */
+	for (size_t i = 0; i < 16384; i++)
+		assert_int_equal(back[i], pat(i));
+	assert_int_equal(req(t, T_FLUSH, 0, 0, false), 0);
+	assert_int_equal(req(t, T_DISCARD, 0, 0, false), 1); /* not offered: fails */
+	/* A new device on the same two files sees the same disk. */
+	struct virtio_dev *again = virtio_blk_create(t->vm, t->fd, t->cow, DISK, false, NULL,
+						     "virtio-blk vdb");
+	assert_non_null(again);
+	virtio_mmio_free(again);
+	assert_int_equal(pread(t->cow, back, 4096, 0), 4096);
+	assert_int_equal(back[1536], 0xaa);
+	assert_int_equal(back[0], pat(0));
+}
+
 static void test_hostile_requests(void **state)
 {
 	struct t *t = *state;
@@ -238,6 +300,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_discard_and_zeroes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_readonly, setup_ro, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_requests, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cow, setup_cow, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
