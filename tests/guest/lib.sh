@@ -286,3 +286,43 @@ guest_hash() {
 		for f in "$@"; do printf '%s\n' "$f"; done
 	} | sha256sum | cut -d' ' -f1
 }
+
+# guest_need_pkg COMMAND PACKAGE: make sure COMMAND (from the Debian package
+# PACKAGE) is available; installs the package as root, else says what to do.
+guest_need_pkg() {
+	command -v "$1" >/dev/null 2>&1 && return 0
+	[ "$(id -u)" = 0 ] || guest_die "$1 is missing; install the package $2 (apt-get install $2) and retry"
+	guest_log "installing $2"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$2" >&2 ||
+		guest_die "apt-get install $2 failed (run apt-get update?)"
+}
+
+# guest_apt_sources: prints the bookworm entries of this machine's apt sources
+# (one-line and deb822 style) as one-line "deb" entries, so a guest is built
+# from the archive the host already uses.
+guest_apt_sources() {
+	local f
+	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+		[ -f "$f" ] || continue
+		case $f in
+		*.sources) awk -v RS= '
+			{
+				types = uris = suites = comps = ""; enabled = 1
+				n = split($0, l, "\n")
+				for (i = 1; i <= n; i++) {
+					if (l[i] ~ /^#/) continue
+					k = l[i]; sub(/:.*/, "", k); v = l[i]; sub(/^[^:]*:[ \t]*/, "", v)
+					if (k == "Types") types = v; else if (k == "URIs") uris = v
+					else if (k == "Suites") suites = v; else if (k == "Components") comps = v
+					else if (k == "Enabled" && v ~ /^no/) enabled = 0
+				}
+				if (!enabled || types !~ /(^| )deb( |$)/) next
+				nu = split(uris, u, " "); ns = split(suites, s, " ")
+				for (i = 1; i <= nu; i++) for (j = 1; j <= ns; j++)
+					if (s[j] ~ /^bookworm(-updates|-security|\/updates)?$/) print "deb " u[i] " " s[j] " " comps
+			}' "$f" ;;
+		*) sed -n 's/^[ \t]*\(deb[ \t].*\)$/\1/p' "$f" |
+			awk '$0 ~ /[ \t]bookworm(-updates|-security|\/updates)?[ \t]/' ;;
+		esac
+	done
+}
