@@ -10,7 +10,7 @@
  * FILE, a sparse file of the same size. The file's own allocation map is the
  * record of what was written (SEEK_DATA/SEEK_HOLE), so FILE alone carries
  * the state across runs. A write that covers a block of FILE only in part
- * first copies that block from the image. Discard and write-zeroes are not
+ * first copies that block from the image (excluding reads meanwhile). Discard and write-zeroes are not
  * offered: punching a hole in FILE would bring the image's data back.
  */
 #define _FILE_OFFSET_BITS 64
@@ -64,7 +64,9 @@ struct blk {
 	int fd;
 	int cow;		/* copy-on-write file, or -1 */
 	uint64_t cow_blk;	/* its allocation unit (a power of two >= 512) */
-	pthread_mutex_t cow_lock; /* partial-block writes */
+	/* Written by partial-block writes (which fill the block from the image
+	 * first), read by reads: no read sees a block half filled. */
+	pthread_rwlock_t cow_lock;
 	uint64_t sectors;
 	bool readonly;
 	char serial[20];
@@ -138,22 +140,23 @@ static int rw_part(int fd, struct iovec **iov, unsigned *n, size_t len, off_t of
  * from there, the rest from the image. */
 static int cow_read(struct blk *b, struct iovec *iov, unsigned n, off_t off, off_t end)
 {
-	while (off < end) {
+	pthread_rwlock_rdlock(&b->cow_lock);
+	int r = 0;
+	while (off < end && r == 0) {
 		off_t data = lseek(b->cow, off, SEEK_DATA);
-		if (data < 0 && errno != ENXIO)
-			return -1;
 		bool written = data == off;
 		off_t stop = written ? lseek(b->cow, off, SEEK_HOLE) : data < 0 ? end : data;
-		if (stop < 0)
-			return -1;
+		if ((data < 0 && errno != ENXIO) || stop < 0) {
+			r = -1;
+			break;
+		}
 		if (stop > end)
 			stop = end;
-		if (rw_part(written ? b->cow : b->fd, &iov, &n, (size_t)(stop - off), off,
-			    false) < 0)
-			return -1;
+		r = rw_part(written ? b->cow : b->fd, &iov, &n, (size_t)(stop - off), off, false);
 		off = stop;
 	}
-	return 0;
+	pthread_rwlock_unlock(&b->cow_lock);
+	return r;
 }
 
 /* Before a write that covers the cow block at off only in part: copy the
@@ -183,13 +186,13 @@ static int cow_write(struct blk *b, struct iovec *iov, unsigned n, off_t off, of
 	off_t mask = (off_t)b->cow_blk - 1;
 	if (!(off & mask) && !(end & mask))
 		return rw_full(b->cow, iov, n, off, true);
-	pthread_mutex_lock(&b->cow_lock);
+	pthread_rwlock_wrlock(&b->cow_lock);
 	int r = cow_fill(b, off);
 	if (r == 0)
 		r = cow_fill(b, end - 1);
 	if (r == 0)
 		r = rw_full(b->cow, iov, n, off, true);
-	pthread_mutex_unlock(&b->cow_lock);
+	pthread_rwlock_unlock(&b->cow_lock);
 	return r;
 }
 
@@ -449,7 +452,7 @@ struct virtio_dev *virtio_blk_create(struct vm *vm, int fd, int cow, uint64_t si
 	if (cow >= 0 && fstat(cow, &st) == 0)
 		while (b->cow_blk < (uint64_t)st.st_blksize && b->cow_blk < (1u << 20))
 			b->cow_blk <<= 1;
-	pthread_mutex_init(&b->cow_lock, NULL);
+	pthread_rwlock_init(&b->cow_lock, NULL);
 	b->sectors = size / 512;
 	b->readonly = readonly;
 	if (serial) /* 5.2.6: up to 20 bytes, NUL-terminated only when shorter */
