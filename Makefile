@@ -4,7 +4,7 @@
 #   make menuconfig      edit .config
 #   make check           unit + integration tests (SANITIZE=address,undefined ok;
 #                        DRIVER_REAL=1 adds microvmtest on a real guest, minutes)
-#   make demo            build, prepare the reference guest, boot it
+#   make demo            build, prepare the systemd guest, run the hello-world test
 #   make install PREFIX=/usr/local
 #   make clean
 
@@ -191,6 +191,7 @@ check: deps-check
 		tests/fuzz/run $(virtio-fuzz) 10,:)
 	$(Q)ARCH=$(ARCH) B=$(B) tests/run-integration
 	$(Q)$(if $(and $(DRIVER_REAL),$(driver-check)),tests/driver/real-tiny $(B) build/guest/tiny,:)
+	$(Q)$(if $(driver-check),tests/guest/build-systemd && tests/driver/systemd/run $(B),:)
 	$(Q)$(if $(filter x86_64,$(ARCH)),$(MAKE) --no-print-directory check-aarch64-quick,:)
 
 # The arm64 port from any host: cross build, unit tests under qemu-user, then
@@ -204,8 +205,8 @@ check-aarch64-quick check-aarch64:
 
 demo:
 	$(Q)scripts/deps demo
-	$(Q)$(MAKE) --no-print-directory microvm
-	$(Q)tests/guest/build-tiny
+	$(Q)$(MAKE) --no-print-directory microvm microvmtest
+	$(Q)tests/guest/build-systemd
 	$(Q)B=$(B) scripts/demo
 
 install: microvm $(if $(filter y,$(CONFIG_DRIVER)),microvmtest)
