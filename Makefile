@@ -196,11 +196,12 @@ check: deps-check
 
 # The arm64 port from any host: cross build, unit tests under qemu-user, then
 # the arm64 tiny guest booted once (quick: part of an x86 `make check`) or
-# the whole arm64 suite, in the aarch64 nested harness on x86 hosts. No
+# the whole arm64 suite (with the seed scenario on the arm64 systemd guest),
+# in the aarch64 nested harness on x86 hosts. No
 # sanitizers there: ASan does not run under qemu-user.
 check-aarch64-quick check-aarch64:
 	$(Q)scripts/deps aarch64
-	$(Q)$(MAKE) --no-print-directory ARCH=aarch64 SANITIZE= microvm unit
+	$(Q)$(MAKE) --no-print-directory ARCH=aarch64 SANITIZE= microvm microvmtest unit
 	$(Q)B=build/aarch64 tests/run-aarch64 $(if $(filter check-aarch64,$@),full,quick)
 
 demo:

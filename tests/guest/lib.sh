@@ -297,6 +297,27 @@ guest_need_pkg() {
 		guest_die "apt-get install $2 failed (run apt-get update?)"
 }
 
+# guest_need_binfmt ARCH: foreign binaries (ARCH's maintainer scripts in a
+# root built by mmdebstrap) run through qemu-user's binfmt_misc entry; as
+# root, mount binfmt_misc and register the entry qemu-user-static ships when
+# the kernel has none (containers often lack both).
+guest_need_binfmt() {
+	local q=aarch64 conf
+	[ "$1" = arm64 ] || guest_die "guest_need_binfmt: no qemu-user name for $1"
+	guest_need_pkg arch-test arch-test
+	guest_need_pkg qemu-aarch64-static qemu-user-static
+	arch-test "$1" >/dev/null 2>&1 && return 0
+	[ "$(id -u)" = 0 ] || guest_die "this machine cannot run $1 binaries (binfmt_misc); as root this script registers qemu-user-static"
+	[ -e /proc/sys/fs/binfmt_misc/register ] ||
+		mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc ||
+		guest_die "cannot mount binfmt_misc (needed to run $1 binaries)"
+	conf=/usr/lib/binfmt.d/qemu-$q.conf
+	[ -f "$conf" ] || guest_die "$conf is missing (package qemu-user-static)"
+	[ -e /proc/sys/fs/binfmt_misc/qemu-$q ] || grep -v '^#' "$conf" >/proc/sys/fs/binfmt_misc/register ||
+		guest_die "cannot register $conf with binfmt_misc"
+	arch-test "$1" >/dev/null 2>&1 || guest_die "$1 binaries still do not run after registering $conf"
+}
+
 # guest_apt_sources: prints the bookworm entries of this machine's apt sources
 # (one-line and deb822 style) as one-line "deb" entries, so a guest is built
 # from the archive the host already uses.
