@@ -73,6 +73,8 @@ core-$(CONFIG_VIRTIO_MMIO) += devices/virtio/queue.c devices/virtio/mmio.c
 core-$(CONFIG_VIRTIO_CONSOLE) += devices/virtio/console.c
 core-$(CONFIG_VIRTIO_BLK) += devices/virtio/blk.c
 core-$(CONFIG_VIRTIO_RNG) += devices/virtio/rng.c
+p9-srcs := $(addprefix devices/9p/,wire.c fid.c path.c server.c file.c attr.c dir.c xattr.c)
+core-$(CONFIG_VIRTIO_9P) += devices/virtio/9p.c $(p9-srcs)
 
 ifeq ($(CONFIG_HOST_DECOMPRESS),y)
 LDLIBS += -lz -llzma -lzstd
