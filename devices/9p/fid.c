@@ -23,6 +23,8 @@ static unsigned bucket(const struct p9_server *s, uint32_t num)
 static void fid_free(struct p9_server *s, struct p9_fid *f)
 {
 	close(f->fd);
+	if (f->old_fd >= 0)
+		close(f->old_fd);
 	if (f->open_fd >= 0)
 		close(f->open_fd);
 	if (f->kind != FID_FILE) /* its xsize bytes were reserved */
@@ -134,7 +136,7 @@ int p9_fid_add(struct p9_server *s, uint32_t num, int fd, mode_t mode, uint32_t 
 		close(fd);
 		return -ENOMEM;
 	}
-	*f = (struct p9_fid){ .num = num, .refs = 1, .fd = fd, .open_fd = -1,
+	*f = (struct p9_fid){ .num = num, .refs = 1, .fd = fd, .old_fd = -1, .open_fd = -1,
 			      .mode = mode & S_IFMT, .uid = uid };
 	pthread_mutex_init(&f->lock, NULL);
 	struct p9_fid *old = NULL;

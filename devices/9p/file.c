@@ -114,10 +114,10 @@ int p9_lcreate(struct p9_op *op)
 		int pfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 		r = pfd < 0 || p9_stat_fd(fd, &st) < 0 ? -errno : 0;
 		pthread_mutex_lock(&f->lock);
-		if (r == 0 && f->open_fd < 0) {
+		if (r == 0 && f->open_fd < 0 && f->old_fd < 0) {
 			/* The fid now names the new file. */
-			close(f->fd);
-			f->fd = pfd;
+			f->old_fd = f->fd;
+			__atomic_store_n(&f->fd, pfd, __ATOMIC_RELEASE);
 			f->mode = st.st_mode & S_IFMT;
 			r = set_open(f, fd, h & ~(O_CREAT | O_EXCL | O_TRUNC));
 		} else {

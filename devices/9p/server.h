@@ -28,6 +28,9 @@ struct p9_fid {
 	pthread_mutex_t lock;  /* open state, directory offset, xattr buffer */
 	enum p9_fid_kind kind;
 	int fd;                /* never -1 */
+	int old_fd;            /* fd before Tlcreate moved the fid (-1): kept open until
+				* the fid goes, so a racing request never meets a
+				* recycled fd number */
 	int open_fd;           /* -1 until Tlopen / Tlcreate */
 	int open_flags;        /* host O_ flags of open_fd */
 	mode_t mode;           /* S_IFMT bits of the file */
