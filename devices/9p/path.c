@@ -2,8 +2,8 @@
  *
  * The guest only ever names one component at a time, relative to a fid's
  * fd. Each is checked (no '/', not "..") and opened with openat2
- * RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS, so no
- * symlink is ever followed on the host. ".." is answered by the server:
+ * RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS and
+ * O_NOFOLLOW, so no symlink is ever followed on the host. ".." is answered by the server:
  * at the root it stays there, elsewhere the parent is checked to still lie
  * beneath the root. O_PATH fds become open files through /proc/self/fd,
  * which names the very file the fd holds (nothing is looked up again).
@@ -34,13 +34,21 @@ int p9_openat(int dirfd, const char *name, int flags, mode_t mode)
 		.mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0,
 		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
 	};
+	static bool no_openat2;
 	int r = p9_check_name(name);
 	if (r < 0)
 		return r;
 	int fd;
-	do
-		fd = syscall(SYS_openat2, dirfd, name, &how, sizeof(how));
-	while (fd < 0 && errno == EINTR);
+	do {
+		/* Without openat2 (before Linux 5.6, or under qemu-user), openat of
+		 * one checked component with O_NOFOLLOW resolves exactly the same:
+		 * no component to traverse, and the last is never followed. */
+		if (__atomic_load_n(&no_openat2, __ATOMIC_RELAXED))
+			fd = openat(dirfd, name, (int)how.flags, (mode_t)how.mode);
+		else if ((fd = syscall(SYS_openat2, dirfd, name, &how, sizeof(how))) < 0 &&
+			 errno == ENOSYS)
+			__atomic_store_n(&no_openat2, true, __ATOMIC_RELAXED);
+	} while (fd < 0 && (errno == EINTR || errno == ENOSYS));
 	return fd < 0 ? -errno : fd;
 }
 
@@ -145,14 +153,17 @@ int p9_fid_parent(struct p9_server *s, struct p9_fid *f, int *dirfd, char name[P
 	if (strlen(base) >= P9_NAME_MAX || p9_check_name(base) < 0)
 		return -EBUSY; /* the root itself, or a name we cannot take */
 	strcpy(name, base);
-	struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
-				.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS |
-					   RESOLVE_NO_MAGICLINKS };
-	char dir[PATH_MAX];
-	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - rel) : 1, slash ? rel : ".");
-	int d = syscall(SYS_openat2, s->root_fd, dir, &how, sizeof(how));
+	/* Walk down from the root one component at a time, as the guest would. */
+	char dir[PATH_MAX], *save;
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - rel) : 0, rel);
+	int d = fcntl(s->root_fd, F_DUPFD_CLOEXEC, 0);
+	for (char *c = strtok_r(dir, "/", &save); c && d >= 0; c = strtok_r(NULL, "/", &save)) {
+		int next = p9_openat(d, c, O_PATH | O_DIRECTORY, 0);
+		close(d);
+		d = next;
+	}
 	if (d < 0)
-		return -errno;
+		return d == -1 ? -errno : d;
 	/* The name must still be this fid's file (the path was read racily). */
 	struct stat a, b;
 	if (p9_stat_fd(f->fd, &a) < 0 || fstatat(d, name, &b, AT_SYMLINK_NOFOLLOW) < 0 ||
