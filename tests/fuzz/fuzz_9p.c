@@ -28,6 +28,11 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
 	return flag == FTW_DP ? rmdir(path) : unlink(path);
 }
 
+static void remove_dir(void)
+{
+	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 /* A fresh tree: t/ holding a directory d and a file f. */
 static void reset_tree(void)
 {
@@ -36,6 +41,7 @@ static void reset_tree(void)
 		strcpy(dir, "/tmp/fuzz9p.XXXXXX");
 		if (!mkdtemp(dir))
 			abort();
+		atexit(remove_dir);
 	}
 	snprintf(path, sizeof(path), "%s/t", dir);
 	nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
