@@ -73,6 +73,8 @@ core-$(CONFIG_VIRTIO_MMIO) += devices/virtio/queue.c devices/virtio/mmio.c
 core-$(CONFIG_VIRTIO_CONSOLE) += devices/virtio/console.c
 core-$(CONFIG_VIRTIO_BLK) += devices/virtio/blk.c
 core-$(CONFIG_VIRTIO_RNG) += devices/virtio/rng.c
+p9-srcs := $(addprefix devices/9p/,wire.c fid.c path.c server.c file.c attr.c dir.c xattr.c)
+core-$(CONFIG_VIRTIO_9P) += devices/virtio/9p.c $(p9-srcs)
 
 ifeq ($(CONFIG_HOST_DECOMPRESS),y)
 LDLIBS += -lz -llzma -lzstd
@@ -105,8 +107,18 @@ $(B)/fuzz/fuzz_virtqueue: tests/fuzz/fuzz_virtqueue.c devices/virtio/queue.c vmm
 	$(Q)clang -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE -Iinclude \
 		-I$(GEN)/generated -include autoconf.h -o $@ $(filter %.c,$^)
 
-fuzz: $(virtio-fuzz)
+# The 9P server's message handling, the same way (no VM: plain buffers).
+p9-fuzz := $(if $(CROSS_COMPILE),,$(if $(filter y,$(CONFIG_VIRTIO_9P)),\
+	$(if $(shell command -v clang),$(B)/fuzz/fuzz_9p)))
+$(B)/fuzz/fuzz_9p: tests/fuzz/fuzz_9p.c tests/unit/p9msg.h $(p9-srcs) $(GEN)/config/auto.conf
+	@mkdir -p $(dir $@)
+	@echo "  FUZZ    $@"
+	$(Q)clang -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE -Iinclude \
+		-I$(GEN)/generated -include autoconf.h -o $@ $(filter %.c,$^) -lpthread
+
+fuzz: $(virtio-fuzz) $(p9-fuzz)
 	$(Q)tests/fuzz/run $(virtio-fuzz) $(FUZZ_SECS)
+	$(Q)$(if $(p9-fuzz),tests/fuzz/run $(p9-fuzz) $(FUZZ_SECS),:)
 
 # --- microvmtest, the test driver (CONFIG_DRIVER) ------------------------------
 driver-srcs := $(filter-out driver/main.c,$(wildcard driver/*.c))
@@ -189,6 +201,7 @@ check: deps-check
 	$(Q)$(or $(driver-check),:)
 	$(Q)$(if $(virtio-fuzz),$(MAKE) --no-print-directory $(virtio-fuzz) && \
 		tests/fuzz/run $(virtio-fuzz) 10,:)
+	$(Q)$(if $(p9-fuzz),$(MAKE) --no-print-directory $(p9-fuzz) && tests/fuzz/run $(p9-fuzz) 10,:)
 	$(Q)ARCH=$(ARCH) B=$(B) tests/run-integration
 	$(Q)$(if $(and $(DRIVER_REAL),$(driver-check)),tests/driver/real-tiny $(B) build/guest/tiny,:)
 	$(Q)$(if $(driver-check),tests/guest/build-systemd && tests/driver/systemd/run $(B),:)

@@ -1,8 +1,13 @@
-/* copy.c - copy_from_host and copy_from_machine through the backdoor, for
- * files and directories (as tar), until 9p shares land. Data to the guest
- * follows the command line and is read by `head -c N` (which never reads past
- * its count): one round trip, and no MAX_ARG_STRLEN limit. Data from the
- * guest is the command's output, which the protocol returns byte for byte. */
+/* copy.c - copy_from_host and copy_from_machine, files and directories.
+ *
+ * As NixOS does, through the "shared" 9p share (the test's RUN_DIR/shared,
+ * /tmp/shared in the guest) when the guest has it mounted: the host copies
+ * into it and the guest copies out with `cp -r`, or the other way round.
+ * Guests without the mount (the tiny test guest) get the backdoor instead:
+ * data to the guest follows the command line and is read by `head -c N`
+ * (which never reads past its count): one round trip, and no MAX_ARG_STRLEN
+ * limit; data from the guest is the command's output, which the protocol
+ * returns byte for byte. Directories travel as tar there. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -151,6 +156,94 @@ static int to_guest_dir(struct ctx *x, const char *src, const char *target)
 	return r;
 }
 
+/* The guest has /tmp/shared mounted from the "shared" share. */
+static bool guest_has_shared(struct ctx *x)
+{
+	struct buf out = { 0 };
+	int st = 1;
+	if (x->d->has_share &&
+	    bd_execute(x, "grep -q ' /tmp/shared 9p ' /proc/mounts", -1, true, true, &st, &out))
+		st = 1;
+	buf_free(&out);
+	return x->d->has_share && st == 0;
+}
+
+/* cp -a on the host. */
+static int host_cp(struct ctx *x, const char *src, const char *dst)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		execlp("cp", "cp", "-a", "--", src, dst, (char *)NULL);
+		_exit(127);
+	}
+	int st = 0;
+	while (pid > 0 && waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (pid < 0 || !WIFEXITED(st) || WEXITSTATUS(st))
+		return ctx_fail(x, "cp -a %s %s failed on the host", src, dst);
+	return 0;
+}
+
+/* A fresh directory under RUN_DIR/shared; *guest gets its guest path. */
+static char *shared_tmp(struct ctx *x, char **guest)
+{
+	char *dir;
+	if (asprintf(&dir, "%s/shared/copy.XXXXXX", x->d->run_dir) < 0)
+		abort();
+	if (!mkdtemp(dir)) {
+		ctx_fail(x, "cannot create a directory in %s/shared: %s", x->d->run_dir,
+			 strerror(errno));
+		free(dir);
+		return NULL;
+	}
+	chmod(dir, 0777); /* any guest user may copy into it */
+	if (asprintf(guest, "/tmp/shared/%s", strrchr(dir, '/') + 1) < 0)
+		abort();
+	return dir;
+}
+
+/* Run one guest command, failing on a non-zero status. */
+static int guest_run(struct ctx *x, const char *what, struct buf *c)
+{
+	struct buf out = { 0 };
+	int st, r = bd_execute(x, c->p, -1, true, true, &st, &out);
+	if (r == 0 && st != 0) {
+		api_log_output(x, &out);
+		r = ctx_fail(x, "%s: `%s` failed in the guest (exit code %d)", what, c->p, st);
+	}
+	buf_free(&out);
+	return r;
+}
+
+static int to_guest_shared(struct ctx *x, const char *src, const char *target)
+{
+	char *gdir, *hdir = shared_tmp(x, &gdir), *dir, *name;
+	if (!hdir)
+		return -1;
+	split(src, &dir, &name);
+	struct buf c = { 0 };
+	int r = host_cp(x, src, hdir);
+	char *tdir, *tname;
+	split(target, &tdir, &tname);
+	buf_adds(&c, "mkdir -p ");
+	shquote(&c, tdir);
+	buf_printf(&c, " && cp -r %s/", gdir);
+	shquote(&c, name);
+	buf_add(&c, " ", 1);
+	shquote(&c, target);
+	if (r == 0)
+		r = guest_run(x, "copy_from_host", &c);
+	rm_tree(hdir);
+	buf_free(&c);
+	free(hdir);
+	free(gdir);
+	free(dir);
+	free(name);
+	free(tdir);
+	free(tname);
+	return r;
+}
+
 int m_copy_from_host(struct ctx *x)
 {
 	char *src = host_path(x, call_str(x->c, 0));
@@ -161,6 +254,8 @@ int m_copy_from_host(struct ctx *x)
 	int r;
 	if (stat(src, &st) < 0)
 		r = ctx_fail(x, "copy_from_host: %s: %s", src, strerror(errno));
+	else if (guest_has_shared(x))
+		r = to_guest_shared(x, src, target);
 	else if (S_ISDIR(st.st_mode))
 		r = to_guest_dir(x, src, target);
 	else
@@ -222,6 +317,31 @@ static int from_guest(struct ctx *x, const char *what, const char *q1, const cha
 	return r;
 }
 
+/* The guest copies src into the shared directory, the host takes it to dir. */
+static int from_guest_shared(struct ctx *x, const char *src, const char *dir, const char *name)
+{
+	char *gdir, *hdir = shared_tmp(x, &gdir), *hsrc;
+	if (!hdir)
+		return -1;
+	if (asprintf(&hsrc, "%s/%s", hdir, name) < 0)
+		abort();
+	struct buf c = { 0 };
+	buf_adds(&c, "cp -r ");
+	shquote(&c, src);
+	buf_printf(&c, " %s/", gdir);
+	int r = guest_run(x, "copy_from_machine", &c);
+	if (r == 0 && mkdirs((char *)dir) < 0)
+		r = ctx_fail(x, "copy_from_machine: %s: %s", dir, strerror(errno));
+	if (r == 0)
+		r = host_cp(x, hsrc, dir);
+	rm_tree(hdir);
+	buf_free(&c);
+	free(hsrc);
+	free(hdir);
+	free(gdir);
+	return r;
+}
+
 /* copy_from_machine(source, target_dir): into OUT_DIR/target_dir/. */
 int m_copy_from_machine(struct ctx *x)
 {
@@ -234,13 +354,20 @@ int m_copy_from_machine(struct ctx *x)
 	struct nest n;
 	nest_begin(&n, x->m->name, "copying %s from the machine to %s", src, dst);
 	struct buf data = { 0 }, q = { 0 };
-	buf_adds(&q, "test -d ");
-	shquote(&q, src);
-	int st, r = bd_execute(x, q.p, -1, true, true, &st, &data);
-	bool is_dir = r == 0 && st == 0;
-	data.len = 0;
-	if (r == 0 && !*name)
+	int st, r = 0;
+	bool is_dir = false;
+	if (!*name) {
 		r = ctx_fail(x, "copy_from_machine: %s: expected a file name", src);
+	} else if (guest_has_shared(x)) {
+		r = from_guest_shared(x, src, dir, name);
+		goto out;
+	} else {
+		buf_adds(&q, "test -d ");
+		shquote(&q, src);
+		r = bd_execute(x, q.p, -1, true, true, &st, &data);
+		is_dir = r == 0 && st == 0;
+		data.len = 0;
+	}
 	if (r == 0)
 		r = is_dir ? from_guest(x, "tar -c -f - -C ", sdir, name, &data)
 			   : from_guest(x, "cat ", src, NULL, &data);
@@ -249,6 +376,7 @@ int m_copy_from_machine(struct ctx *x)
 	char *argv[] = { "tar", "-x", "-C", dir, "-f", "-", NULL };
 	if (r == 0)
 		r = is_dir ? host_tar(x, argv, &data, NULL) : write_host(x, dst, &data);
+out:
 	nest_end(&n);
 	buf_free(&data);
 	buf_free(&q);

@@ -276,6 +276,18 @@ static int prepare_state(struct ctx *x, struct machine *m)
 		abort();
 	if (mkdir(m->state_dir, 0700) < 0 && errno != EEXIST)
 		return ctx_fail(x, "cannot create %s: %s", m->state_dir, strerror(errno));
+	/* NixOS's xchg (per node) and shared (per test) directories. */
+	char *xchg, *shared;
+	if (asprintf(&xchg, "%s/xchg", m->state_dir) < 0 ||
+	    asprintf(&shared, "%s/shared", m->d->run_dir) < 0)
+		abort();
+	int e = (mkdir(xchg, 0755) < 0 && errno != EEXIST) ||
+		(mkdir(shared, 0755) < 0 && errno != EEXIST) ? errno : 0;
+	free(xchg);
+	free(shared);
+	if (e)
+		return ctx_fail(x, "cannot create %s's xchg or shared directory: %s", m->name,
+				strerror(e));
 	m->disk_paths = calloc(m->conf->ndisks + 1, sizeof(char *));
 	m->disk_cow = m->d->qemu || strstr(microvm_help(m->d), ",cow=");
 	for (size_t i = 0; i < m->conf->ndisks; i++) {
@@ -339,6 +351,8 @@ static int check_options(struct ctx *x, struct machine *m)
 				"--vmm qemu");
 	if (m->d->qemu)
 		return 0;
+	const char *help = microvm_help(m->d);
+	m->d->has_share = strstr(help, "--share tag=") != NULL;
 	if (need_option(x, m, "--console", "the backdoor shell (a virtio console)") ||
 	    (c->ndisks && need_option(x, m, "--disk", "\"disks\"")) ||
 	    (c->nshares && need_option(x, m, "--share", "\"shares\"")) ||
@@ -405,8 +419,14 @@ static char **build_argv(struct machine *m)
 	}
 	for (size_t i = 0; i < c->nshares; i++) {
 		argv_add(&a, &n, "--share");
-		argv_add(&a, &n, "%s,tag=%s%s", c->shares[i].path, c->shares[i].tag,
+		argv_add(&a, &n, "tag=%s,path=%s%s", c->shares[i].tag, c->shares[i].path,
 		    c->shares[i].readonly ? ",readonly" : "");
+	}
+	if (m->d->has_share) { /* every node gets NixOS's xchg and shared */
+		argv_add(&a, &n, "--share");
+		argv_add(&a, &n, "tag=xchg,path=%s/xchg", m->state_dir);
+		argv_add(&a, &n, "--share");
+		argv_add(&a, &n, "tag=shared,path=%s/shared", m->d->run_dir);
 	}
 	if (c->user_net || c->nforwards) {
 		struct buf b = { 0 };

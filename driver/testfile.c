@@ -215,9 +215,16 @@ static int load_share(const struct lerr *e, const struct test *t, struct json_ob
 		return -1;
 	if (!p || !tag)
 		return lbad(e, path, "missing key \"%s\"", p ? "tag" : "path");
-	if (!*tag || strlen(tag) > 31 || strpbrk(tag, ",= \t\n"))
-		return lbad(e, path, "tag \"%s\": expected 1 to 31 characters, no commas, "
-			    "'=' or spaces", tag);
+	if (!*tag || strlen(tag) > 64 ||
+	    strspn(tag, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") !=
+		    strlen(tag))
+		return lbad(e, path, "tag \"%s\": expected 1 to 64 characters from A-Z a-z 0-9 "
+			    "_ . -", tag);
+	if (!strcmp(tag, "xchg") || !strcmp(tag, "shared"))
+		return lbad(e, path, "tag \"%s\": every node has it already (NixOS's "
+			    "/tmp/%s)", tag, tag);
+	if (strchr(p, ','))
+		return lbad(e, path, "\"%s\": share paths cannot contain ','", p);
 	s->tag = strdup(tag);
 	return file_path(e, t->dir, p, path, check, true, &s->path);
 }

@@ -79,6 +79,7 @@ struct driver {
 	char *microvm_help;  /* its --help, to check options before use */
 	char *run_dir;       /* per-run state directory */
 	const char *out_dir; /* where copy_from_machine writes */
+	bool has_share;      /* microvm has --share: nodes get xchg and shared */
 	bool keep_state, interactive;
 	double deadline;     /* the test's global timeout (monotonic) */
 	int nfail;           /* steps failed so far */

@@ -39,6 +39,7 @@ struct vm;
 #define VIRTIO_ID_BLOCK 2
 #define VIRTIO_ID_CONSOLE 3
 #define VIRTIO_ID_RNG 4
+#define VIRTIO_ID_9P 9
 
 /* Split virtqueue descriptor flags (2.7.5). */
 #define VQ_DESC_F_NEXT 1
@@ -236,5 +237,13 @@ struct virtio_dev *virtio_console_create(struct vm *vm, int in_fd, int out_fd, i
 
 /* virtio-rng filled from getrandom(). */
 struct virtio_dev *virtio_rng_create(struct vm *vm);
+
+/* virtio-9p serving the directory dir_fd names (the server keeps its own
+ * fd) under mount tag tag, with at most max_fids fids (0: the default). */
+struct virtio_dev *virtio_9p_create(struct vm *vm, const char *tag, int dir_fd, bool readonly,
+				    unsigned max_fids, const char *name);
+
+/* Stop the workers of a virtio-9p device (at exit). */
+void virtio_9p_destroy(struct virtio_dev *d);
 
 #endif
