@@ -54,6 +54,8 @@ menuconfig:
 
 $(GEN)/config/auto.conf: .config Kconfig
 	$(Q)mkdir -p $(GEN)/config $(GEN)/generated
+	@# New symbols take their defaults instead of prompting (no terminal here).
+	$(Q)KCONFIG_CONFIG=.config kconfig-conf --olddefconfig Kconfig >/dev/null
 	$(Q)cd $(B) && KCONFIG_CONFIG=../../.config kconfig-conf --silentoldconfig ../../Kconfig >/dev/null
 	$(Q)touch $@
 
@@ -75,9 +77,15 @@ core-$(CONFIG_VIRTIO_BLK) += devices/virtio/blk.c
 core-$(CONFIG_VIRTIO_RNG) += devices/virtio/rng.c
 p9-srcs := $(addprefix devices/9p/,wire.c fid.c path.c server.c file.c attr.c dir.c xattr.c)
 core-$(CONFIG_VIRTIO_9P) += devices/virtio/9p.c $(p9-srcs)
+core-$(CONFIG_VIRTIO_NET) += devices/virtio/net.c devices/virtio/net-user.c
+core-$(CONFIG_CONTROL) += devices/control.c
 
 ifeq ($(CONFIG_HOST_DECOMPRESS),y)
 LDLIBS += -lz -llzma -lzstd
+endif
+ifeq ($(CONFIG_VIRTIO_NET),y)
+$(B)/devices/virtio/net-user.o: CFLAGS += $(shell pkg-config --cflags slirp)
+LDLIBS += $(shell pkg-config --libs slirp)
 endif
 # libfdt-dev cannot be installed for two architectures at once (bookworm):
 # a cross build links the runtime library and uses the host's headers.

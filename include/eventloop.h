@@ -8,6 +8,7 @@
 #ifndef EVENTLOOP_H
 #define EVENTLOOP_H
 
+#include <poll.h>
 #include <stdint.h>
 
 struct eventloop;
@@ -27,6 +28,18 @@ int el_mod_fd(struct eventloop *el, int fd, uint32_t events);
 
 /* Stop watching fd (it is not closed). Returns 0 or -errno. */
 int el_del_fd(struct eventloop *el, int fd);
+
+/* A poll source, for libraries that hand out a fresh set of fds every turn
+ * instead of registering them (libslirp). Before each wait, prepare returns
+ * its own array of *n pollfds and may lower *timeout_ms (-1: no limit);
+ * after the wait, dispatch runs with revents filled in that array (also
+ * when only the timeout expired). Both run on the loop thread. */
+typedef struct pollfd *(*el_prepare_fn)(void *opaque, int *n, int *timeout_ms);
+typedef void (*el_dispatch_fn)(void *opaque);
+
+/* Add a poll source (before el_run). Returns 0 or -errno. */
+int el_add_source(struct eventloop *el, el_prepare_fn prepare, el_dispatch_fn dispatch,
+		  void *opaque);
 
 /* Run callbacks until el_stop(); returns 0 or -errno on epoll failure.
  * Meant to run on its own thread. */

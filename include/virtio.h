@@ -36,6 +36,7 @@ struct vm;
 #define VIRTIO_F_VERSION_1 32
 
 /* Device IDs (5). */
+#define VIRTIO_ID_NET 1
 #define VIRTIO_ID_BLOCK 2
 #define VIRTIO_ID_CONSOLE 3
 #define VIRTIO_ID_RNG 4
@@ -234,6 +235,21 @@ void virtio_blk_destroy(struct virtio_dev *d);
 /* virtio-console: guest output to out_fd, input from in_fd (-1: none);
  * listen_fd >= 0 accepts one connection at a time as both. */
 struct virtio_dev *virtio_console_create(struct vm *vm, int in_fd, int out_fd, int listen_fd);
+
+/* virtio-net on a vlan: fd is a SOCK_SEQPACKET or SOCK_DGRAM socket that
+ * carries one Ethernet frame per message (no virtio header). */
+struct virtio_dev *virtio_net_vlan_create(struct vm *vm, int fd, const uint8_t mac[6],
+					  const char *name);
+
+/* virtio-net on the user network (libslirp on vm->el, 10.0.2.0/24);
+ * restricted: the guest reaches nothing but what forwards bring in. */
+struct virtio_dev *virtio_net_user_create(struct vm *vm, const uint8_t mac[6], bool restricted,
+					  const char *name);
+
+/* Add (or remove) a forward into a user network: spec as in
+ * hostfwd=[tcp|udp]:[HOST]:PORT-[GUEST]:PORT. Returns 0, or -errno with
+ * *why saying what went wrong. Event-loop thread or before it runs. */
+int virtio_net_hostfwd(struct virtio_dev *d, const char *spec, bool add, const char **why);
 
 /* virtio-rng filled from getrandom(). */
 struct virtio_dev *virtio_rng_create(struct vm *vm);

@@ -1,6 +1,9 @@
-/* eventloop.c - epoll loop for device backends, run on one thread. */
+/* eventloop.c - epoll loop for device backends, run on one thread. Poll
+ * sources (el_add_source) are polled together with the epoll fd itself. */
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -8,6 +11,7 @@
 #include "eventloop.h"
 
 #define EL_MAX_FDS 256
+#define EL_MAX_SOURCES 4
 
 struct el_watch {
 	int fd;
@@ -15,10 +19,22 @@ struct el_watch {
 	void *opaque;
 };
 
+struct el_source {
+	el_prepare_fn prepare;
+	el_dispatch_fn dispatch;
+	void *opaque;
+	struct pollfd *fds; /* the source's array for this turn */
+	int n;
+};
+
 struct eventloop {
 	int epfd;
 	int stopfd; /* eventfd: el_stop() writes, the loop wakes and returns */
 	struct el_watch watches[EL_MAX_FDS];
+	struct el_source sources[EL_MAX_SOURCES];
+	int nsources;
+	struct pollfd *pfds; /* epfd, then every source's fds */
+	int pfds_cap;
 };
 
 struct eventloop *el_new(void)
@@ -79,11 +95,51 @@ int el_del_fd(struct eventloop *el, int fd)
 	return 0;
 }
 
+int el_add_source(struct eventloop *el, el_prepare_fn prepare, el_dispatch_fn dispatch,
+		  void *opaque)
+{
+	if (el->nsources == EL_MAX_SOURCES)
+		return -ENOSPC;
+	el->sources[el->nsources++] = (struct el_source){ prepare, dispatch, opaque, NULL, 0 };
+	return 0;
+}
+
+/* Without sources, wait in epoll alone. With them, poll the epoll fd and
+ * the sources' fds together, then collect the epoll events without
+ * waiting. Returns the epoll events ready, or -1 with errno. */
+static int el_wait(struct eventloop *el, struct epoll_event *evs, int max)
+{
+	if (!el->nsources)
+		return epoll_wait(el->epfd, evs, max, -1);
+	int timeout = -1, total = 1;
+	for (int i = 0; i < el->nsources; i++) {
+		struct el_source *s = &el->sources[i];
+		s->fds = s->prepare(s->opaque, &s->n, &timeout);
+		total += s->n;
+	}
+	if (total > el->pfds_cap) {
+		struct pollfd *p = realloc(el->pfds, total * sizeof(*p));
+		if (!p)
+			return -1;
+		el->pfds = p;
+		el->pfds_cap = total;
+	}
+	el->pfds[0] = (struct pollfd){ el->epfd, POLLIN, 0 };
+	for (int i = 0, at = 1; i < el->nsources; at += el->sources[i++].n)
+		memcpy(el->pfds + at, el->sources[i].fds, el->sources[i].n * sizeof(struct pollfd));
+	if (poll(el->pfds, total, timeout) < 0)
+		return -1;
+	for (int i = 0, at = 1; i < el->nsources; at += el->sources[i++].n)
+		for (int j = 0; j < el->sources[i].n; j++)
+			el->sources[i].fds[j].revents = el->pfds[at + j].revents;
+	return el->pfds[0].revents ? epoll_wait(el->epfd, evs, max, 0) : 0;
+}
+
 int el_run(struct eventloop *el)
 {
 	struct epoll_event evs[32];
 	for (;;) {
-		int n = epoll_wait(el->epfd, evs, 32, -1);
+		int n = el_wait(el, evs, 32);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -96,6 +152,8 @@ int el_run(struct eventloop *el)
 			if (w->fd >= 0 && w->fn)
 				w->fn(w->opaque, w->fd, evs[i].events);
 		}
+		for (int i = 0; i < el->nsources; i++)
+			el->sources[i].dispatch(el->sources[i].opaque);
 	}
 }
 
@@ -115,5 +173,6 @@ void el_free(struct eventloop *el)
 		close(el->epfd);
 	if (el->stopfd >= 0)
 		close(el->stopfd);
+	free(el->pfds);
 	free(el);
 }
