@@ -106,14 +106,25 @@ microvm: $(B)/microvm
 # Virtqueue chain walking under libFuzzer (clang): 10 s in `make check`,
 # FUZZ_SECS (default 300) with `make fuzz`; the corpus is kept under build/.
 virtio-fuzz := $(if $(CROSS_COMPILE),,$(if $(filter y,$(CONFIG_VIRTIO_MMIO)),\
-	$(if $(shell command -v clang),$(B)/fuzz/fuzz_virtqueue)))
+	$(if $(shell command -v clang),$(B)/fuzz/fuzz_virtqueue \
+	$(if $(filter y,$(CONFIG_VIRTIO_NET)),$(B)/fuzz/fuzz_virtio_net))))
 FUZZ_SECS ?= 300
+FUZZ_CC = clang -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE -Iinclude \
+		-I$(GEN)/generated -include autoconf.h
 $(B)/fuzz/fuzz_virtqueue: tests/fuzz/fuzz_virtqueue.c devices/virtio/queue.c vmm/memory.c \
 		vmm/log.c $(GEN)/config/auto.conf
 	@mkdir -p $(dir $@)
 	@echo "  FUZZ    $@"
-	$(Q)clang -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE -Iinclude \
-		-I$(GEN)/generated -include autoconf.h -o $@ $(filter %.c,$^)
+	$(Q)$(FUZZ_CC) -o $@ $(filter %.c,$^)
+
+# virtio-net's rx/tx paths on a vlan socket, with the transport and stubs for KVM.
+$(B)/fuzz/fuzz_virtio_net: tests/fuzz/fuzz_virtio_net.c devices/virtio/queue.c \
+		devices/virtio/mmio.c devices/virtio/net.c devices/virtio/net-user.c vmm/memory.c \
+		vmm/log.c vmm/bus.c vmm/eventloop.c $(GEN)/config/auto.conf
+	@mkdir -p $(dir $@)
+	@echo "  FUZZ    $@"
+	$(Q)$(FUZZ_CC) $(shell pkg-config --cflags slirp) -o $@ $(filter %.c,$^) \
+		$(shell pkg-config --libs slirp)
 
 # The 9P server's message handling, the same way (no VM: plain buffers).
 p9-fuzz := $(if $(CROSS_COMPILE),,$(if $(filter y,$(CONFIG_VIRTIO_9P)),\
@@ -125,7 +136,7 @@ $(B)/fuzz/fuzz_9p: tests/fuzz/fuzz_9p.c tests/unit/p9msg.h $(p9-srcs) $(GEN)/con
 		-I$(GEN)/generated -include autoconf.h -o $@ $(filter %.c,$^) -lpthread
 
 fuzz: $(virtio-fuzz) $(p9-fuzz)
-	$(Q)tests/fuzz/run $(virtio-fuzz) $(FUZZ_SECS)
+	$(Q)for f in $(virtio-fuzz); do tests/fuzz/run $$f $(FUZZ_SECS) || exit 1; done
 	$(Q)$(if $(p9-fuzz),tests/fuzz/run $(p9-fuzz) $(FUZZ_SECS),:)
 
 # --- microvmtest, the test driver (CONFIG_DRIVER) ------------------------------
@@ -208,7 +219,7 @@ check: deps-check
 	$(Q)tests/tinyguest/run $(B)/microvm $(B)/tinyguest
 	$(Q)$(or $(driver-check),:)
 	$(Q)$(if $(virtio-fuzz),$(MAKE) --no-print-directory $(virtio-fuzz) && \
-		tests/fuzz/run $(virtio-fuzz) 10,:)
+		for f in $(virtio-fuzz); do tests/fuzz/run $$f 10 || exit 1; done,:)
 	$(Q)$(if $(p9-fuzz),$(MAKE) --no-print-directory $(p9-fuzz) && tests/fuzz/run $(p9-fuzz) 10,:)
 	$(Q)ARCH=$(ARCH) B=$(B) tests/run-integration
 	$(Q)$(if $(and $(DRIVER_REAL),$(driver-check)),tests/driver/real-tiny $(B) build/guest/tiny,:)

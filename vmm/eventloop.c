@@ -126,7 +126,9 @@ static int el_wait(struct eventloop *el, struct epoll_event *evs, int max)
 	}
 	el->pfds[0] = (struct pollfd){ el->epfd, POLLIN, 0 };
 	for (int i = 0, at = 1; i < el->nsources; at += el->sources[i++].n)
-		memcpy(el->pfds + at, el->sources[i].fds, el->sources[i].n * sizeof(struct pollfd));
+		if (el->sources[i].n)
+			memcpy(el->pfds + at, el->sources[i].fds,
+			       el->sources[i].n * sizeof(struct pollfd));
 	if (poll(el->pfds, total, timeout) < 0)
 		return -1;
 	for (int i = 0, at = 1; i < el->nsources; at += el->sources[i++].n)

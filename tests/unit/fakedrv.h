@@ -33,8 +33,9 @@ static inline void *fake_el_run(void *arg)
 	return NULL;
 }
 
-/* A VM with size bytes of RAM and a running event loop. */
-static inline struct vm *fake_vm_new(size_t size)
+/* A VM with size bytes of RAM and an event loop not yet running (devices
+ * that add poll sources are created before fake_vm_start). */
+static inline struct vm *fake_vm_new_paused(size_t size)
 {
 	struct fake_vm *f = calloc(1, sizeof(*f));
 	signal(SIGPIPE, SIG_IGN); /* as in microvm's main() */
@@ -42,8 +43,21 @@ static inline struct vm *fake_vm_new(size_t size)
 	f->vm.ram[0] = (struct vm_ram){ FAKE_RAM_GPA, size, calloc(1, size) };
 	f->vm.nram = 1;
 	f->vm.el = el_new();
-	pthread_create(&f->el_thread, NULL, fake_el_run, f->vm.el);
 	return &f->vm;
+}
+
+static inline void fake_vm_start(struct vm *vm)
+{
+	struct fake_vm *f = (struct fake_vm *)vm;
+	pthread_create(&f->el_thread, NULL, fake_el_run, f->vm.el);
+}
+
+/* A VM with size bytes of RAM and a running event loop. */
+static inline struct vm *fake_vm_new(size_t size)
+{
+	struct vm *vm = fake_vm_new_paused(size);
+	fake_vm_start(vm);
+	return vm;
 }
 
 static inline void fake_vm_free(struct vm *vm)
