@@ -177,7 +177,8 @@ unit-only-x86_64 := $(wildcard tests/unit/test_x86_*.c) tests/unit/test_acpi.c
 unit-only-aarch64 := $(wildcard tests/unit/test_arm64_*.c)
 unit-srcs := $(filter-out $(filter-out $(unit-only-$(ARCH)),$(unit-only-x86_64) $(unit-only-aarch64)),\
 	       $(wildcard tests/unit/test_*.c))
-unit-srcs := $(filter-out $(if $(filter y,$(CONFIG_DRIVER)),,tests/unit/test_testfile.c),$(unit-srcs))
+unit-srcs := $(filter-out $(if $(filter y,$(CONFIG_DRIVER)),,tests/unit/test_testfile.c \
+	tests/unit/test_switch.c),$(unit-srcs))
 unit-bins := $(unit-srcs:tests/unit/%.c=$(B)/tests/%)
 tiny-srcs := $(wildcard tests/tinyguest/*.S)
 tiny-elfs := $(tiny-srcs:tests/tinyguest/%.S=$(B)/tinyguest/%.elf)
@@ -189,6 +190,12 @@ $(B)/tinyguest/%.elf: tests/tinyguest/%.S tests/tinyguest/tiny.h
 	$(Q)$(CC) -nostdlib -static -no-pie -Wl,-Ttext=0x200000 -Wl,--build-id=none -o $@ $<
 
 tinyguests: $(tiny-elfs)
+
+# The driver's vlan switch on a listening socket, for the integration tests.
+$(B)/tests/vlanswitch: tests/net/vlanswitch.c $(B)/driver/switch.o
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^
 
 $(B)/bench/timeto: bench/timeto.c
 	@mkdir -p $(dir $@)
@@ -202,6 +209,11 @@ $(B)/tests/%: tests/unit/%.c $(core-objs)
 	@echo "  TEST    $@"
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(core-objs) $(LDLIBS) -lcmocka
 
+$(B)/tests/test_switch: tests/unit/test_switch.c $(B)/driver/switch.o
+	@mkdir -p $(dir $@)
+	@echo "  TEST    $@"
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lcmocka
+
 $(B)/tests/test_testfile: tests/unit/test_testfile.c $(driver-objs)
 	@mkdir -p $(dir $@)
 	@echo "  TEST    $@"
@@ -214,7 +226,7 @@ deps-check:
 	$(Q)scripts/deps check
 
 check: deps-check
-	$(Q)$(MAKE) --no-print-directory microvm unit tinyguests \
+	$(Q)$(MAKE) --no-print-directory microvm unit tinyguests $(B)/tests/vlanswitch \
 		$(if $(filter y,$(CONFIG_DRIVER)),microvmtest $(fuzz-bin))
 	$(Q)tests/tinyguest/run $(B)/microvm $(B)/tinyguest
 	$(Q)$(or $(driver-check),:)

@@ -180,4 +180,30 @@ int repl(struct driver *d);
 /* Attach the terminal to m's backdoor shell until EOF on stdin. */
 int shell_interact(struct ctx *x);
 
+/* --- vlan switches (driver/switch.c) ------------------------------------- */
+/* One Ethernet switch per vlan, hosted in the driver's poll loop: each port
+ * is our end of a SOCK_SEQPACKET socketpair whose other end a microvm's
+ * --net vlan=N,fd=FD uses, one frame per message. It learns source MACs and
+ * sends a unicast frame to its port, floods the rest; a blocked port's
+ * frames are dropped both ways (a pulled cable). A port whose socket is
+ * full loses the frame, as on a real switch. */
+struct vswitch;
+struct pollfd;
+#define SW_MAX_PORTS 64
+struct vswitch *sw_new(int vlan);
+/* Add a port on fd (made non-blocking); returns its number or -errno. */
+int sw_add_port(struct vswitch *s, int fd);
+/* Take a port's link down (blocked) or up. */
+void sw_block(struct vswitch *s, int port, bool blocked);
+/* Close a port (its microvm exited or is restarting). */
+void sw_close_port(struct vswitch *s, int port);
+/* The fds to poll, at most max; returns how many were written to p. */
+int sw_pollfds(const struct vswitch *s, struct pollfd *p, int max);
+/* Forward what the ports in p (from sw_pollfds, revents filled) hold. */
+void sw_handle(struct vswitch *s, const struct pollfd *p, int n);
+/* Frames forwarded and dropped so far. */
+void sw_counts(const struct vswitch *s, unsigned long long *forwarded,
+	       unsigned long long *dropped);
+void sw_free(struct vswitch *s);
+
 #endif
