@@ -212,13 +212,6 @@ int m_switch_root(struct ctx *x)
 	return r < 0 ? -1 : bd_connect(x);
 }
 
-/* block, unblock, forward_port: placeholders until microvm has networking. */
-int m_needs_network(struct ctx *x)
-{
-	return ctx_fail(x, "%s needs networking between nodes, which microvm does not have "
-			"yet", x->c->m->name);
-}
-
 int m_shell_interact(struct ctx *x)
 {
 	return shell_interact(x);

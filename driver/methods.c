@@ -15,7 +15,7 @@ M(sleep); M(systemctl); M(wait_for_unit); M(get_unit_info); M(get_unit_property)
 M(require_unit_state); M(start_job); M(stop_job); M(wait_for_job); M(wait_for_file);
 M(wait_for_open_port); M(wait_for_closed_port); M(wait_for_open_unix_socket);
 M(wait_for_console_text); M(get_console_log); M(send_console); M(copy_from_host);
-M(copy_from_machine); M(switch_root); M(needs_network); M(shell_interact);
+M(copy_from_machine); M(switch_root); M(block); M(unblock); M(forward_port); M(shell_interact);
 M(start_all); M(join_all); M(log); M(serial_stdout_on); M(serial_stdout_off);
 
 #define REQ(n, t) { n, t, true, NULL, 0 }
@@ -84,9 +84,9 @@ const struct method methods[] = {
 	  { REQ("source", P_STR), OPT_S("target_dir", "") }, R_NONE, NULL },
 	{ "switch_root", false, m_switch_root, { { 0 } }, R_NONE, NULL },
 	{ "shell_interact", false, m_shell_interact, { { 0 } }, R_NONE, NULL },
-	{ "block", false, m_needs_network, { { 0 } }, R_NONE, NULL },
-	{ "unblock", false, m_needs_network, { { 0 } }, R_NONE, NULL },
-	{ "forward_port", false, m_needs_network,
+	{ "block", false, m_block, { { 0 } }, R_NONE, NULL },
+	{ "unblock", false, m_unblock, { { 0 } }, R_NONE, NULL },
+	{ "forward_port", false, m_forward_port,
 	  { OPT_I("host_port", 8080), OPT_I("guest_port", 80) }, R_NONE, NULL },
 	{ "screenshot", false, NULL, { { 0 } }, R_NONE, NO_SCREEN },
 	{ "get_screen_text", false, NULL, { { 0 } }, R_NONE, NO_SCREEN },

@@ -138,6 +138,7 @@ void drv_cleanup(struct driver *d)
 		else if (rm_tree(d->run_dir) < 0)
 			tlog(NULL, "cannot remove %s: %s", d->run_dir, strerror(errno));
 	}
+	net_free(d);
 	for (size_t i = 0; i < d->nm; i++)
 		machine_free(&d->m[i]);
 	free(d->m);
@@ -346,9 +347,8 @@ static int need_option(struct ctx *x, struct machine *m, const char *opt, const 
 static int check_options(struct ctx *x, struct machine *m)
 {
 	const struct node_conf *c = m->conf;
-	if (m->d->qemu && (c->nshares || c->nvlans || c->nforwards || c->user_net))
-		return ctx_fail(x, "shares, vlans, forwards and user_net are not supported with "
-				"--vmm qemu");
+	if (m->d->qemu && (c->nshares || c->nvlans || c->nforwards))
+		return ctx_fail(x, "shares, vlans and forwards are not supported with --vmm qemu");
 	if (m->d->qemu)
 		return 0;
 	const char *help = microvm_help(m->d);
@@ -363,8 +363,6 @@ static int check_options(struct ctx *x, struct machine *m)
 	return 0;
 }
 
-void argv_add(char ***argv, size_t *n, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
 void argv_add(char ***argv, size_t *n, const char *fmt, ...)
 {
 	va_list ap;
@@ -388,9 +386,13 @@ static char **build_argv(struct machine *m)
 		argv_add(&a, &n, "--initrd");
 		argv_add(&a, &n, "%s", c->initrd);
 	}
-	if (c->cmdline) {
+	if (c->cmdline || c->nvlans) {
+		struct buf b = { 0 };
+		buf_adds(&b, c->cmdline ? c->cmdline : "console=ttyS0 panic=1");
+		net_cmdline(m, &b);
 		argv_add(&a, &n, "--cmdline");
-		argv_add(&a, &n, "%s", c->cmdline);
+		argv_add(&a, &n, "%s", b.p);
+		buf_free(&b);
 	}
 	if (c->memory) {
 		argv_add(&a, &n, "--memory");
@@ -428,20 +430,7 @@ static char **build_argv(struct machine *m)
 		argv_add(&a, &n, "--share");
 		argv_add(&a, &n, "tag=shared,path=%s/shared", m->d->run_dir);
 	}
-	if (c->user_net || c->nforwards) {
-		struct buf b = { 0 };
-		buf_adds(&b, "user");
-		for (size_t i = 0; i < c->nforwards; i++)
-			buf_printf(&b, ",hostfwd=tcp::%d-:%d", c->forwards[i].host_port,
-				   c->forwards[i].guest_port);
-		argv_add(&a, &n, "--net");
-		argv_add(&a, &n, "%s", b.p);
-		buf_free(&b);
-	}
-	for (size_t i = 0; i < c->nvlans; i++) {
-		argv_add(&a, &n, "--net");
-		argv_add(&a, &n, "vlan=%d,socket=%s/vlan%d", c->vlans[i], m->d->run_dir, c->vlans[i]);
-	}
+	net_argv(m, &a, &n);
 	return a;
 }
 
@@ -467,6 +456,7 @@ static void child(struct machine *m, char **argv, int console, int in, int out, 
 	if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0 ||
 	    dup2(console, CONSOLE_FD) < 0 || chdir(m->state_dir) < 0)
 		_exit(127);
+	net_child(m);
 	setenv("TMPDIR", m->state_dir, 1);
 	execv(argv[0], argv);
 	fprintf(stderr, "microvmtest: cannot run %s: %s\n", argv[0], strerror(errno));
@@ -484,6 +474,10 @@ int machine_spawn(struct ctx *x, struct machine *m)
 {
 	if (check_options(x, m) || prepare_state(x, m))
 		return -1;
+	if (net_prepare(x, m) < 0) {
+		net_closed(m);
+		return -1;
+	}
 	int sv[2], in[2], out[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return ctx_fail(x, "socketpair: %s", strerror(errno));
@@ -495,6 +489,7 @@ int machine_spawn(struct ctx *x, struct machine *m)
 	if (pid == 0)
 		child(m, argv, sv[1], in[0], out[1], parent);
 	free_argv(argv);
+	net_spawned(m);
 	close(sv[1]);
 	close(in[0]);
 	close(out[1]);
@@ -532,6 +527,7 @@ void machine_closed(struct machine *m)
 	close_fd(&m->shell_fd);
 	close_fd(&m->stdin_fd);
 	close_fd(&m->serial_fd);
+	net_closed(m);
 	m->booted = m->connected = false;
 }
 

@@ -179,7 +179,8 @@ static int poll_timeout(struct driver *d, double until, bool need_tick)
 
 int drv_pump(struct driver *d, struct machine *m, int fd, short events, double until)
 {
-	struct pollfd *p = calloc(2 * d->nm + 1, sizeof(*p));
+	int nnet = net_nfds(d);
+	struct pollfd *p = calloc(2 * d->nm + 1 + nnet, sizeof(*p));
 	int r;
 	for (;;) {
 		if (drv_signal) {
@@ -194,7 +195,8 @@ int drv_pump(struct driver *d, struct machine *m, int fd, short events, double u
 			p[n++] = (struct pollfd){ d->m[i].pidfd, POLLIN, 0 };
 			tick |= d->m[i].pid > 0 && d->m[i].pidfd < 0;
 		}
-		int k = poll(p, n, poll_timeout(d, until, tick));
+		int net = net_pollfds(d, p + n, nnet);
+		int k = poll(p, n + net, poll_timeout(d, until, tick));
 		if (k < 0 && errno != EINTR) {
 			r = -errno;
 			break;
@@ -202,6 +204,8 @@ int drv_pump(struct driver *d, struct machine *m, int fd, short events, double u
 		for (size_t i = 0; k > 0 && i < d->nm; i++)
 			if (p[1 + 2 * i].revents)
 				serial_read(&d->m[i]);
+		if (k > 0)
+			net_handle(d, p + n, net);
 		for (size_t i = 0; i < d->nm; i++)
 			if (exited(&d->m[i]))
 				reap(&d->m[i]);

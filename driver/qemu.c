@@ -8,9 +8,6 @@
 
 #include "driver.h"
 
-void argv_add(char ***argv, size_t *n, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
 char **qemu_argv(struct machine *m, int console_fd)
 {
 	const struct node_conf *c = m->conf;
@@ -40,6 +37,12 @@ char **qemu_argv(struct machine *m, int console_fd)
 	}
 	argv_add(&a, &n, "-append");
 	argv_add(&a, &n, "%s", c->cmdline ? c->cmdline : "console=ttyS0 panic=1");
+	if (c->user_net) {
+		argv_add(&a, &n, "-netdev");
+		argv_add(&a, &n, "user,id=user0");
+		argv_add(&a, &n, "-device");
+		argv_add(&a, &n, "virtio-net-pci,netdev=user0");
+	}
 	for (size_t i = 0; i < c->ndisks; i++) {
 		argv_add(&a, &n, "-drive");
 		bool cow = m->disk_cow && !c->disks[i].readonly;

@@ -286,6 +286,7 @@ static int load_node(const struct lerr *e, const struct test *t, struct json_obj
 	if (!json_object_is_type(j, json_type_object))
 		return lbad(e, path, "expected an object (the node's kernel, initrd, ...), "
 			    "got %s", jtype(j));
+	n->user_net = true; /* NixOS nodes have a user network unless told otherwise */
 	if (check_keys(e, j, path, node_keys) || get_str(e, j, path, "kernel", &kernel) ||
 	    get_str(e, j, path, "initrd", &initrd) || get_str(e, j, path, "cmdline", &cmdline) ||
 	    get_int(e, j, path, "memory", 16, 1024 * 1024, &mem) ||

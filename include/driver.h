@@ -18,6 +18,8 @@
 
 #include "testfile.h"
 
+struct pollfd;
+
 /* A growable byte buffer, always NUL-terminated after len. */
 struct buf {
 	char *p;
@@ -67,6 +69,7 @@ struct machine {
 	struct buf serial_part; /* a serial line not finished yet */
 	struct buf console;     /* serial lines since start, each ending in \n */
 	size_t console_mark;    /* wait_for_console_text looks from here */
+	struct machine_net *net; /* switch ports, control socket (driver/net.c) */
 };
 
 struct driver {
@@ -83,6 +86,7 @@ struct driver {
 	bool keep_state, interactive;
 	double deadline;     /* the test's global timeout (monotonic) */
 	int nfail;           /* steps failed so far */
+	struct drv_net *net; /* the vlans' switches (driver/net.c) */
 };
 
 /* What one method call works on and returns. */
@@ -180,6 +184,20 @@ int repl(struct driver *d);
 /* Attach the terminal to m's backdoor shell until EOF on stdin. */
 int shell_interact(struct ctx *x);
 
+/* --- networks (driver/net.c): vlan switches in the poll loop, control
+ * sockets; called by proc.c around spawning and by the pump ------------- */
+void argv_add(char ***argv, size_t *n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int net_prepare(struct ctx *x, struct machine *m); /* before fork */
+void net_argv(struct machine *m, char ***a, size_t *n); /* --net, --control */
+void net_cmdline(struct machine *m, struct buf *b);     /* microvm.hosts=... */
+void net_child(struct machine *m);   /* in the child: fds into place */
+void net_spawned(struct machine *m); /* in the parent after fork */
+void net_closed(struct machine *m);  /* microvm gone: ports closed */
+void net_free(struct driver *d);
+int net_nfds(struct driver *d);      /* an upper bound for net_pollfds */
+int net_pollfds(struct driver *d, struct pollfd *p, int max);
+void net_handle(struct driver *d, const struct pollfd *p, int n);
+
 /* --- vlan switches (driver/switch.c) ------------------------------------- */
 /* One Ethernet switch per vlan, hosted in the driver's poll loop: each port
  * is our end of a SOCK_SEQPACKET socketpair whose other end a microvm's
@@ -188,7 +206,6 @@ int shell_interact(struct ctx *x);
  * frames are dropped both ways (a pulled cable). A port whose socket is
  * full loses the frame, as on a real switch. */
 struct vswitch;
-struct pollfd;
 #define SW_MAX_PORTS 64
 struct vswitch *sw_new(int vlan);
 /* Add a port on fd (made non-blocking); returns its number or -errno. */

@@ -683,15 +683,16 @@ static int nic_parse_all(struct nic_opt *o, char *copy)
 	const char *path = NULL;
 	char *save, *tok = strtok_r(copy, ",", &save);
 	o->user = tok && !strcmp(tok, "user");
-	o->vlan = tok && !strncmp(tok, "vlan=", 5) ? parse_num(tok + 5, 1, 99) : -1;
+	o->vlan = tok && !strncmp(tok, "vlan=", 5) ? parse_num(tok + 5, 0, 255) : -1;
 	if (!o->user && o->vlan < 0) {
 		log_error("--net %s: expected user[,hostfwd=...][,restrict=on] or "
-			  "vlan=N,fd=FD|socket=PATH[,mac=M] (N from 1 to 99)", o->spec);
+			  "vlan=N,fd=FD|socket=PATH[,mac=M] (N from 0 to 255)", o->spec);
 		return -EINVAL;
 	}
-	/* Default MACs: QEMU's for the user network, NixOS's scheme for vlans. */
-	uint8_t def[6] = { 0x52, 0x54, 0x00, 0x12, o->user ? 0x34 : o->vlan / 10 * 16 + o->vlan % 10,
-			   o->user ? 0x56 : 0x01 };
+	/* Default MACs: QEMU's for the user network; for vlans NixOS's
+	 * 52:54:00:12:VV:01, VV the vlan's decimal digits (below 100). */
+	int vv = o->vlan < 100 ? o->vlan / 10 * 16 + o->vlan % 10 : o->vlan;
+	uint8_t def[6] = { 0x52, 0x54, 0x00, 0x12, o->user ? 0x34 : vv, o->user ? 0x56 : 0x01 };
 	memcpy(o->mac, def, 6);
 	for (tok = strtok_r(NULL, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
 		if (nic_key(o, tok, &path) < 0)

@@ -508,7 +508,7 @@ static void test_net_option_errors(void **state)
 	snprintf(ok, sizeof(ok), "vlan=2,fd=%d,mac=52:54:00:12:02:01", sv[0]);
 	snprintf(bad_type, sizeof(bad_type), "vlan=2,fd=%d", stream[0]);
 	expect_error("tap", "expected user[,hostfwd=...][,restrict=on] or vlan=N");
-	expect_error("vlan=100,fd=3", "N from 1 to 99");
+	expect_error("vlan=256,fd=3", "N from 0 to 255");
 	expect_error("vlan=1", "expected fd=FD or socket=PATH");
 	expect_error("vlan=1,fd=999", "fd 999 is not open");
 	expect_error("vlan=1,fd=0,mac=52:54:00:12:01:01", "is not a SOCK_SEQPACKET or SOCK_DGRAM");
