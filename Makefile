@@ -234,7 +234,8 @@ check: deps-check
 		for f in $(virtio-fuzz); do tests/fuzz/run $$f 10 || exit 1; done,:)
 	$(Q)$(if $(p9-fuzz),$(MAKE) --no-print-directory $(p9-fuzz) && tests/fuzz/run $(p9-fuzz) 10,:)
 	$(Q)ARCH=$(ARCH) B=$(B) tests/run-integration
-	$(Q)$(if $(and $(DRIVER_REAL),$(driver-check)),tests/driver/real-tiny $(B) build/guest/tiny,:)
+	$(Q)$(if $(and $(DRIVER_REAL),$(driver-check)),tests/driver/real-tiny $(B) build/guest/tiny && \
+		tests/driver/real-tiny-net $(B) build/guest/tiny,:)
 	$(Q)$(if $(driver-check),tests/guest/build-systemd && tests/driver/systemd/run $(B),:)
 	$(Q)$(if $(filter x86_64,$(ARCH)),$(MAKE) --no-print-directory check-aarch64-quick,:)
 
