@@ -9,28 +9,11 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "vm.h"
+#include "options.h"
 
-/* Run vm_options on a NULL-terminated list; capture stderr into err. */
 static int parse(struct vm_config *cfg, char *err, size_t errlen, const char **args)
 {
-	char *argv[32] = { "microvm" };
-	int argc = 1;
-	for (; args[argc - 1]; argc++)
-		argv[argc] = (char *)args[argc - 1];
-	fflush(stderr);
-	int saved = dup(2);
-	FILE *tmp = tmpfile();
-	dup2(fileno(tmp), 2);
-	int r = vm_options(cfg, argc, argv);
-	fflush(stderr);
-	dup2(saved, 2);
-	close(saved);
-	rewind(tmp);
-	size_t n = fread(err, 1, errlen - 1, tmp);
-	err[n] = 0;
-	fclose(tmp);
-	return r;
+	return options_capture(cfg, args, err, errlen);
 }
 
 static void test_defaults(void **state)

@@ -17,6 +17,7 @@
 
 #include "control.h"
 #include "fakedrv.h"
+#include "options.h"
 
 enum { RXQ = 0, TXQ = 1 };
 #define HDR 12
@@ -469,24 +470,11 @@ static void test_control_unknown(void **state)
 
 static int parse(char *err, size_t errlen, const char **args)
 {
-	char *argv[32] = { "microvm", "--kernel", "k" };
-	int argc = 3;
-	for (; args[argc - 3]; argc++)
-		argv[argc] = (char *)args[argc - 3];
+	const char *argv[32] = { "--kernel", "k" };
+	for (int i = 0; args[i] && i < 29; i++)
+		argv[i + 2] = args[i];
 	struct vm_config cfg;
-	fflush(stderr);
-	int saved = dup(2);
-	FILE *tmp = tmpfile();
-	dup2(fileno(tmp), 2);
-	int r = vm_options(&cfg, argc, argv);
-	fflush(stderr);
-	dup2(saved, 2);
-	close(saved);
-	rewind(tmp);
-	size_t n = fread(err, 1, errlen - 1, tmp);
-	err[n] = 0;
-	fclose(tmp);
-	return r;
+	return options_capture(&cfg, argv, err, errlen);
 }
 
 static void expect_error(const char *opt, const char *want)
