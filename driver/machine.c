@@ -138,8 +138,9 @@ int m_send_console(struct ctx *x)
 }
 
 /* Search the console from the mark; on a match, move the mark past the
- * matching line (the lines a NixOS wait consumes from its queue). */
-static bool console_match(struct machine *m, pcre2_code *re, pcre2_match_data *md)
+ * matching line (the lines a NixOS wait consumes from its queue). Returns 1
+ * on a match, 0 on none, or PCRE2's negative error code. */
+static int console_match(struct machine *m, pcre2_code *re, pcre2_match_data *md)
 {
 	const struct buf *c = &m->console;
 	if (m->console_mark > c->len)
@@ -147,18 +148,42 @@ static bool console_match(struct machine *m, pcre2_code *re, pcre2_match_data *m
 	int rc = pcre2_match(re, (PCRE2_SPTR)(c->p ? c->p : ""), c->len, m->console_mark, 0, md,
 			     NULL);
 	if (rc < 0)
-		return false;
+		return rc == PCRE2_ERROR_NOMATCH ? 0 : rc;
 	size_t end = pcre2_get_ovector_pointer(md)[1];
 	const char *nl = end < c->len ? memchr(c->p + end, '\n', c->len - end) : NULL;
 	m->console_mark = nl ? (size_t)(nl - c->p) + 1 : c->len;
-	return true;
+	return 1;
+}
+
+/* Match, then wait for more serial output, until a match, an error, the
+ * timeout or the machine's end. */
+static int console_wait(struct ctx *x, pcre2_code *re, pcre2_match_data *md, const char *regex,
+			long timeout)
+{
+	struct machine *m = x->m;
+	double until = timeout < 0 ? -1 : now() + (double)timeout;
+	int p = IO_READY;
+	for (;;) {
+		int found = console_match(m, re, md);
+		if (found < 0)
+			return regex_fail(x, found, regex);
+		if (found)
+			return 0;
+		if (p == IO_TIMEOUT)
+			return ctx_fail(x, "action timed out after %ld seconds", timeout);
+		if (p != IO_READY)
+			return pump_fail(x, p, "waiting for console text");
+		if (m->serial_fd < 0 && until < 0)
+			return ctx_fail(x, "%s stopped before %s appeared on its console", m->name,
+					regex);
+		/* Woken by new serial output, not by polling. */
+		p = drv_pump(x->d, NULL, m->serial_fd, POLLIN, until);
+	}
 }
 
 int m_wait_for_console_text(struct ctx *x)
 {
-	struct machine *m = x->m;
 	const char *regex = call_str(x->c, 0);
-	long timeout = call_int(x->c, 1);
 	int ec;
 	PCRE2_SIZE off;
 	pcre2_code *re = pcre2_compile((PCRE2_SPTR)regex, PCRE2_ZERO_TERMINATED, PCRE2_MULTILINE,
@@ -167,28 +192,8 @@ int m_wait_for_console_text(struct ctx *x)
 		return ctx_fail(x, "bad regular expression: %s", regex);
 	pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
 	struct nest n;
-	nest_begin(&n, m->name, "waiting for %s to appear on console", regex);
-	double until = timeout < 0 ? -1 : now() + (double)timeout;
-	int r = 0;
-	while (!console_match(m, re, md)) {
-		/* Woken by new serial output, not by polling. */
-		int p = drv_pump(x->d, NULL, m->serial_fd, POLLIN, until);
-		if (p == IO_TIMEOUT && !console_match(m, re, md)) {
-			r = ctx_fail(x, "action timed out after %ld seconds", timeout);
-			break;
-		}
-		if (p == IO_TIMEOUT)
-			break;
-		if (p != IO_READY) {
-			r = pump_fail(x, p, "waiting for console text");
-			break;
-		}
-		if (m->serial_fd < 0 && until < 0 && !console_match(m, re, md)) {
-			r = ctx_fail(x, "%s stopped before %s appeared on its console", m->name,
-				     regex);
-			break;
-		}
-	}
+	nest_begin(&n, x->m->name, "waiting for %s to appear on console", regex);
+	int r = console_wait(x, re, md, regex, call_int(x->c, 1));
 	nest_end(&n);
 	pcre2_match_data_free(md);
 	pcre2_code_free(re);

@@ -45,8 +45,11 @@ static int check_expect(struct ctx *x, const struct expect *e, const char *who)
 				     e->not_contains[i]);
 	if (!r && e->re) {
 		pcre2_match_data *md = pcre2_match_data_create_from_pattern(e->re, NULL);
-		if (pcre2_match(e->re, (PCRE2_SPTR)(o->p ? o->p : ""), o->len, 0, 0, md, NULL) < 0)
+		int rc = pcre2_match(e->re, (PCRE2_SPTR)(o->p ? o->p : ""), o->len, 0, 0, md, NULL);
+		if (rc == PCRE2_ERROR_NOMATCH)
 			r = ctx_fail(x, "expected the output to match /%s/", e->matches);
+		else if (rc < 0)
+			r = regex_fail(x, rc, e->matches);
 		pcre2_match_data_free(md);
 	}
 	if (r)

@@ -1,7 +1,9 @@
 /* util.c - byte buffers, shell quoting, base64, time, tree removal and the
  * failure message of a call. */
+#define PCRE2_CODE_UNIT_WIDTH 8
 #include <errno.h>
 #include <ftw.h>
+#include <pcre2.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -171,6 +173,14 @@ int ctx_fail(struct ctx *x, const char *fmt, ...)
 		abort();
 	va_end(ap);
 	return -1;
+}
+
+int regex_fail(struct ctx *x, int rc, const char *regex)
+{
+	PCRE2_UCHAR msg[160];
+	if (pcre2_get_error_message(rc, msg, sizeof(msg)) < 0)
+		snprintf((char *)msg, sizeof(msg), "error %d", rc);
+	return ctx_fail(x, "matching /%s/ failed: %s", regex, (char *)msg);
 }
 
 void ctx_reset(struct ctx *x)

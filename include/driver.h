@@ -103,6 +103,9 @@ struct ctx {
 /* Record why the call failed (the first reason wins); returns -1. */
 int ctx_fail(struct ctx *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void ctx_reset(struct ctx *x);
+/* ctx_fail for a PCRE2 match error (rc < -1, e.g. its match limit), which
+ * must not pass for "no match": a wait would then run into its timeout. */
+int regex_fail(struct ctx *x, int rc, const char *regex);
 
 /* Set by the SIGINT/SIGTERM/SIGHUP handler; every wait gives up when set. */
 extern volatile sig_atomic_t drv_signal;
