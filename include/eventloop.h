@@ -1,9 +1,10 @@
 /* eventloop.h - the device event loop (one thread, epoll).
  *
- * Backends (stdin for the serial port, later sockets, block workers'
+ * Backends (stdin for the serial port, sockets, block workers'
  * completions) register file descriptors here; callbacks run on the loop
- * thread. vCPU threads never wait in it: they only signal it through
- * eventfds.
+ * thread. vCPU threads never wait in it, but any thread may add, change or
+ * remove a watch: an event collected for a watch removed meanwhile is
+ * dropped.
  */
 #ifndef EVENTLOOP_H
 #define EVENTLOOP_H

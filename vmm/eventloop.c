@@ -1,7 +1,15 @@
 /* eventloop.c - epoll loop for device backends, run on one thread. Poll
- * sources (el_add_source) are polled together with the epoll fd itself. */
+ * sources (el_add_source) are polled together with the epoll fd itself.
+ *
+ * Watches may be added, changed and removed from any thread (a vCPU thread
+ * serving a queue, a worker finishing a request): the table has a lock, and
+ * each epoll event carries its slot and the slot's generation, so an event
+ * already collected for a watch removed since is dropped, never delivered
+ * to whatever took the slot next. */
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -15,6 +23,7 @@
 
 struct el_watch {
 	int fd;
+	uint32_t gen; /* bumped each time the slot is taken */
 	el_fd_fn fn;
 	void *opaque;
 };
@@ -30,6 +39,7 @@ struct el_source {
 struct eventloop {
 	int epfd;
 	int stopfd; /* eventfd: el_stop() writes, the loop wakes and returns */
+	pthread_mutex_t lock; /* guards watches */
 	struct el_watch watches[EL_MAX_FDS];
 	struct el_source sources[EL_MAX_SOURCES];
 	int nsources;
@@ -44,6 +54,7 @@ struct eventloop *el_new(void)
 		return NULL;
 	el->epfd = epoll_create1(EPOLL_CLOEXEC);
 	el->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	pthread_mutex_init(&el->lock, NULL);
 	for (int i = 0; i < EL_MAX_FDS; i++)
 		el->watches[i].fd = -1;
 	if (el->epfd < 0 || el->stopfd < 0 ||
@@ -64,35 +75,70 @@ static struct el_watch *el_slot(struct eventloop *el, int fd)
 	return NULL;
 }
 
+/* The epoll tag of slot w: its index and generation. */
+static uint64_t el_tag(struct eventloop *el, const struct el_watch *w)
+{
+	return (uint64_t)w->gen << 32 | (uint64_t)(w - el->watches);
+}
+
 int el_add_fd(struct eventloop *el, int fd, uint32_t events, el_fd_fn fn, void *opaque)
 {
+	int r = 0;
+	pthread_mutex_lock(&el->lock);
 	struct el_watch *w = el_slot(el, -1);
-	if (!w)
-		return -ENOSPC;
-	struct epoll_event ev = { .events = events, .data.ptr = w };
-	if (epoll_ctl(el->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
-		return -errno;
-	*w = (struct el_watch){ fd, fn, opaque };
-	return 0;
+	if (!w) {
+		r = -ENOSPC;
+		goto out;
+	}
+	struct epoll_event ev = { .events = events };
+	ev.data.u64 = (uint64_t)(w->gen + 1) << 32 | (uint64_t)(w - el->watches);
+	if (epoll_ctl(el->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		r = -errno;
+		goto out;
+	}
+	*w = (struct el_watch){ fd, w->gen + 1, fn, opaque };
+out:
+	pthread_mutex_unlock(&el->lock);
+	return r;
 }
 
 int el_mod_fd(struct eventloop *el, int fd, uint32_t events)
 {
+	int r = -ENOENT;
+	pthread_mutex_lock(&el->lock);
 	struct el_watch *w = el_slot(el, fd);
-	if (!w)
-		return -ENOENT;
-	struct epoll_event ev = { .events = events, .data.ptr = w };
-	return epoll_ctl(el->epfd, EPOLL_CTL_MOD, fd, &ev) < 0 ? -errno : 0;
+	if (w) {
+		struct epoll_event ev = { .events = events, .data.u64 = el_tag(el, w) };
+		r = epoll_ctl(el->epfd, EPOLL_CTL_MOD, fd, &ev) < 0 ? -errno : 0;
+	}
+	pthread_mutex_unlock(&el->lock);
+	return r;
 }
 
 int el_del_fd(struct eventloop *el, int fd)
 {
+	int r = -ENOENT;
+	pthread_mutex_lock(&el->lock);
 	struct el_watch *w = el_slot(el, fd);
-	if (!w)
-		return -ENOENT;
-	epoll_ctl(el->epfd, EPOLL_CTL_DEL, fd, NULL);
-	w->fd = -1;
-	return 0;
+	if (w) {
+		epoll_ctl(el->epfd, EPOLL_CTL_DEL, fd, NULL);
+		w->fd = -1;
+		r = 0;
+	}
+	pthread_mutex_unlock(&el->lock);
+	return r;
+}
+
+/* The watch an event was collected for, copied out, if it still exists. */
+static bool el_lookup(struct eventloop *el, uint64_t tag, struct el_watch *out)
+{
+	uint32_t i = (uint32_t)tag, gen = tag >> 32;
+	pthread_mutex_lock(&el->lock);
+	bool live = i < EL_MAX_FDS && el->watches[i].gen == gen && el->watches[i].fd >= 0;
+	if (live)
+		*out = el->watches[i];
+	pthread_mutex_unlock(&el->lock);
+	return live;
 }
 
 int el_add_source(struct eventloop *el, el_prepare_fn prepare, el_dispatch_fn dispatch,
@@ -148,11 +194,13 @@ int el_run(struct eventloop *el)
 			return -errno;
 		}
 		for (int i = 0; i < n; i++) {
-			struct el_watch *w = evs[i].data.ptr;
-			if (w->fd == el->stopfd)
+			struct el_watch w;
+			if (!el_lookup(el, evs[i].data.u64, &w))
+				continue;
+			if (w.fd == el->stopfd)
 				return 0;
-			if (w->fd >= 0 && w->fn)
-				w->fn(w->opaque, w->fd, evs[i].events);
+			if (w.fn)
+				w.fn(w.opaque, w.fd, evs[i].events);
 		}
 		for (int i = 0; i < el->nsources; i++)
 			el->sources[i].dispatch(el->sources[i].opaque);
@@ -176,5 +224,6 @@ void el_free(struct eventloop *el)
 	if (el->stopfd >= 0)
 		close(el->stopfd);
 	free(el->pfds);
+	pthread_mutex_destroy(&el->lock);
 	free(el);
 }
