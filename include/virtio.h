@@ -158,12 +158,18 @@ struct virtio_dev;
 
 /* What a device model provides. Called with d->lock held. */
 struct virtio_ops {
-	/* Queue q was notified by the driver (event-loop thread). */
+	/* Queue q was notified by the driver (event-loop thread, or the vCPU's:
+	 * see vcpu_queues); d->lock held. */
 	void (*notify)(struct virtio_dev *d, unsigned q);
 	/* The driver reset the device (vCPU thread): drop pending work. */
 	void (*reset)(struct virtio_dev *d);
 	/* Free the model's state (priv); no lock, nothing else runs. */
 	void (*free)(struct virtio_dev *d);
+	/* Bit q set: notify(q) runs on the vCPU that wrote QueueNotify, before
+	 * the guest resumes, instead of on the event loop through an ioeventfd.
+	 * For queues a driver busy-waits on (Linux's hvc output) and whose work
+	 * never blocks. */
+	uint32_t vcpu_queues;
 };
 
 #define VIRTIO_MAX_QUEUES 2

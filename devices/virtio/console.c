@@ -1,8 +1,8 @@
 /* console.c - virtio console (virtio 1.2 section 5.3), the guest's /dev/hvc0:
  * port 0 only, receiveq 0 and transmitq 1.
  *
- * Runs on the event loop with non-blocking host fds and back-pressure both
- * ways: guest output is taken off the transmit queue only as fast as the host
+ * Runs on the event loop (transmit kicks on the vCPU) with non-blocking
+ * host fds and back-pressure both ways: guest output is taken off the transmit queue only as fast as the host
  * side accepts it (a chain stays pending while the fd says EAGAIN), and host
  * input is read only into receive buffers the guest has posted. No byte is
  * dropped, except when the host reader has gone away for good (EPIPE).
@@ -282,8 +282,12 @@ static void con_free(struct virtio_dev *d)
 	free(c);
 }
 
+/* Linux's hvc output spins with interrupts off until its buffer is used, so
+ * the transmit queue is served on the vCPU that kicks it: the buffer is used
+ * before the guest runs again. Its writes never block (EAGAIN holds the
+ * chain for the event loop). */
 static const struct virtio_ops con_ops = { .notify = con_notify, .reset = con_reset,
-					   .free = con_free };
+					   .free = con_free, .vcpu_queues = 1u << TXQ };
 
 struct virtio_dev *virtio_console_create(struct vm *vm, int in_fd, int out_fd, int listen_fd)
 {

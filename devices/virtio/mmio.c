@@ -2,9 +2,11 @@
  * section 4.2.2, Version 2).
  *
  * Registers are accessed from vCPU threads under d->lock. Queue
- * notifications never reach this file on KVM: an ioeventfd per queue turns
- * the QueueNotify write into an eventfd signal that the event loop handles.
- * Interrupts go out through an irqfd (an edge on the device's GSI).
+ * notifications mostly never reach this file on KVM: an ioeventfd per queue
+ * turns the QueueNotify write into an eventfd signal that the event loop
+ * handles. Queues in ops->vcpu_queues have none and are served right here,
+ * on the writing vCPU. Interrupts go out through an irqfd (an edge on the
+ * device's GSI).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -102,6 +104,20 @@ static void kick(struct virtio_dev *d, uint32_t q)
 		log_debug("%s: kick: %m", d->name);
 }
 
+static bool on_vcpu(const struct virtio_dev *d, uint32_t q)
+{
+	return q < 32 && (d->ops->vcpu_queues & (1u << q));
+}
+
+/* The driver notified q (a register write or DRIVER_OK); d->lock held. */
+static void queue_notify(struct virtio_dev *d, uint32_t q)
+{
+	if (!on_vcpu(d, q))
+		kick(d, q);
+	else if (q < d->nqueues && virtio_running(d) && d->vq[q].ready)
+		d->ops->notify(d, q);
+}
+
 /* 3.1.1: FEATURES_OK sticks only if the driver took a subset of what was
  * offered, including VERSION_1 (this is a modern-only device). */
 static bool features_ok(const struct virtio_dev *d)
@@ -128,7 +144,7 @@ static void status_write(struct virtio_dev *d, uint32_t v)
 	/* Buffers queued (and kicks ignored) before DRIVER_OK: look now. */
 	if (added & VIRTIO_STATUS_DRIVER_OK)
 		for (unsigned q = 0; q < d->nqueues; q++)
-			kick(d, q);
+			queue_notify(d, q);
 }
 
 static void queue_ready(struct virtio_dev *d, struct vq *vq, uint32_t v)
@@ -187,7 +203,7 @@ static void reg_write(struct virtio_dev *d, uint64_t off, uint32_t v)
 			set_half(&d->driver_features, d->drv_sel == 1, v);
 		break;
 	case REG_QUEUE_SEL: d->queue_sel = v; break;
-	case REG_QUEUE_NOTIFY: kick(d, v); break;
+	case REG_QUEUE_NOTIFY: queue_notify(d, v); break;
 	case REG_INT_ACK: atomic_fetch_and(&d->isr, ~v); break;
 	case REG_STATUS: status_write(d, v); break;
 	case REG_SHM_SEL: break;
@@ -316,7 +332,7 @@ static int wire_eventfds(struct virtio_dev *d)
 			log_error("%s: eventfd: %m", d->name);
 			return -EMFILE;
 		}
-		if (vm->vm_fd >= 0 &&
+		if (vm->vm_fd >= 0 && !on_vcpu(d, q) &&
 		    vm_ioeventfd(vm, d->base + VIRTIO_MMIO_QUEUE_NOTIFY, 4, q, d->kick[q]) < 0)
 			log_debug("%s: no ioeventfd for queue %u: %m", d->name, q);
 		r = vm->el ? el_add_fd(vm->el, d->kick[q], EPOLLIN, on_kick, d) : 0;
