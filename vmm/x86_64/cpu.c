@@ -2,6 +2,7 @@
  * state Linux's 64-bit and PVH entry points expect. */
 #include <errno.h>
 #include <linux/kvm.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -23,7 +24,7 @@ static unsigned order_base_2(unsigned n)
 
 /* Describe the topology as one socket of ncpus single-threaded cores, with
  * APIC id == vCPU index (the MADT says the same). */
-static void cpuid_fix(struct kvm_cpuid_entry2 *e, int id, int ncpus)
+static void cpuid_fix(struct kvm_cpuid_entry2 *e, int id, int ncpus, bool tsc_deadline)
 {
 	unsigned shift = order_base_2(ncpus);
 	switch (e->function) {
@@ -31,6 +32,11 @@ static void cpuid_fix(struct kvm_cpuid_entry2 *e, int id, int ncpus)
 		/* KVM leaves the hypervisor bit to us; without it Linux never
 		 * looks at the KVM leaves (no kvm-clock, no paravirt). */
 		e->ecx |= 1u << 31;
+		/* KVM never reports the TSC-deadline LAPIC timer here (it is a
+		 * capability instead); without it Linux calibrates the LAPIC
+		 * timer against the PIT first, about 100 ms of boot. */
+		if (tsc_deadline)
+			e->ecx |= 1u << 24;
 		e->ebx = (e->ebx & 0xffff) | (uint32_t)ncpus << 16 | (uint32_t)id << 24;
 		if (ncpus > 1)
 			e->edx |= 1u << 28; /* HTT: the count in EBX[23:16] is valid */
@@ -71,8 +77,9 @@ static int cpu_set_cpuid(struct vcpu *v)
 		log_error("KVM_GET_SUPPORTED_CPUID: %s", strerror(-r));
 		goto out;
 	}
+	bool tsc_deadline = ioctl(v->vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0;
 	for (unsigned i = 0; i < c->nent; i++)
-		cpuid_fix(&c->entries[i], v->id, v->vm->cfg.ncpus);
+		cpuid_fix(&c->entries[i], v->id, v->vm->cfg.ncpus, tsc_deadline);
 	if (ioctl(v->fd, KVM_SET_CPUID2, c) < 0) {
 		r = -errno;
 		log_error("KVM_SET_CPUID2: %s", strerror(-r));
