@@ -90,13 +90,13 @@ int el_add_fd(struct eventloop *el, int fd, uint32_t events, el_fd_fn fn, void *
 		r = -ENOSPC;
 		goto out;
 	}
-	struct epoll_event ev = { .events = events };
-	ev.data.u64 = (uint64_t)(w->gen + 1) << 32 | (uint64_t)(w - el->watches);
+	w->gen++; /* a slot left free by a failed add just skips a generation */
+	struct epoll_event ev = { .events = events, .data.u64 = el_tag(el, w) };
 	if (epoll_ctl(el->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 		r = -errno;
 		goto out;
 	}
-	*w = (struct el_watch){ fd, w->gen + 1, fn, opaque };
+	w->fd = fd, w->fn = fn, w->opaque = opaque;
 out:
 	pthread_mutex_unlock(&el->lock);
 	return r;

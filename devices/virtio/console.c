@@ -2,8 +2,9 @@
  * port 0 only, receiveq 0 and transmitq 1.
  *
  * Runs on the event loop (transmit kicks on the vCPU) with non-blocking
- * host fds and back-pressure both ways: guest output is taken off the transmit queue only as fast as the host
- * side accepts it (a chain stays pending while the fd says EAGAIN), and host
+ * host fds and back-pressure both ways: guest output is taken off the
+ * transmit queue only as fast as the host side accepts it (a chain stays
+ * pending while the fd says EAGAIN), and host
  * input is read only into receive buffers the guest has posted. No byte is
  * dropped, except when the host reader has gone away for good (EPIPE).
  */

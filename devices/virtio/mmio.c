@@ -327,12 +327,14 @@ static int wire_eventfds(struct virtio_dev *d)
 		return r;
 	}
 	for (unsigned q = 0; q < d->nqueues; q++) {
+		if (on_vcpu(d, q))
+			continue; /* served in the register write: no kick eventfd */
 		d->kick[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (d->kick[q] < 0) {
 			log_error("%s: eventfd: %m", d->name);
 			return -EMFILE;
 		}
-		if (vm->vm_fd >= 0 && !on_vcpu(d, q) &&
+		if (vm->vm_fd >= 0 &&
 		    vm_ioeventfd(vm, d->base + VIRTIO_MMIO_QUEUE_NOTIFY, 4, q, d->kick[q]) < 0)
 			log_debug("%s: no ioeventfd for queue %u: %m", d->name, q);
 		r = vm->el ? el_add_fd(vm->el, d->kick[q], EPOLLIN, on_kick, d) : 0;
