@@ -73,7 +73,7 @@ static struct machine_net *mnet(struct machine *m)
 int net_prepare(struct ctx *x, struct machine *m)
 {
 	const struct node_conf *c = m->conf;
-	if (m->d->qemu || (!c->nvlans && !c->user_net && !c->nforwards))
+	if (!c->nvlans && !c->user_net && !c->nforwards)
 		return 0;
 	struct machine_net *n = mnet(m);
 	if (c->nvlans > MAX_NODE_VLANS)
@@ -88,7 +88,8 @@ int net_prepare(struct ctx *x, struct machine *m)
 					m->name, v);
 		if (!m->d->net->sw[v] && !(m->d->net->sw[v] = sw_new(v)))
 			return ctx_fail(x, "out of memory");
-		if (pair(SOCK_SEQPACKET, &ours, &n->child_fds[1 + i]) < 0)
+		/* QEMU's -netdev dgram takes datagram sockets; both keep frames whole */
+		if (pair(m->d->qemu ? SOCK_DGRAM : SOCK_SEQPACKET, &ours, &n->child_fds[1 + i]) < 0)
 			return ctx_fail(x, "socketpair: %s", strerror(errno));
 		n->ports[i] = sw_add_port(m->d->net->sw[v], ours);
 		if (n->ports[i] < 0) {
@@ -97,7 +98,8 @@ int net_prepare(struct ctx *x, struct machine *m)
 		}
 		sw_block(m->d->net->sw[v], n->ports[i], n->blocked);
 	}
-	if ((c->user_net || c->nforwards) && pair(SOCK_STREAM, &n->ctl_fd, &n->child_fds[0]) < 0)
+	if (!m->d->qemu && (c->user_net || c->nforwards) &&
+	    pair(SOCK_STREAM, &n->ctl_fd, &n->child_fds[0]) < 0)
 		return ctx_fail(x, "socketpair: %s", strerror(errno));
 	return 0;
 }
@@ -126,6 +128,20 @@ void net_argv(struct machine *m, char ***a, size_t *n)
 		argv_add(a, n, "--net");
 		argv_add(a, n, "vlan=%d,fd=%zu,mac=52:54:00:12:%02x:%02x", c->vlans[i],
 			 VLAN_FD_BASE + i, two_digits(c->vlans[i]), two_digits(c->index));
+	}
+}
+
+/* --vmm qemu: each vlan NIC a virtio-net-pci on its switch port, with the
+ * MAC microvm would give it. */
+void net_qemu_argv(struct machine *m, char ***a, size_t *n)
+{
+	const struct node_conf *c = m->conf;
+	for (size_t i = 0; i < c->nvlans; i++) {
+		argv_add(a, n, "-netdev");
+		argv_add(a, n, "dgram,id=vlan%zu,local.type=fd,local.str=%zu", i, VLAN_FD_BASE + i);
+		argv_add(a, n, "-device");
+		argv_add(a, n, "virtio-net-pci,netdev=vlan%zu,mac=52:54:00:12:%02x:%02x", i,
+			 two_digits(c->vlans[i]), two_digits(c->index));
 	}
 }
 

@@ -347,8 +347,8 @@ static int need_option(struct ctx *x, struct machine *m, const char *opt, const 
 static int check_options(struct ctx *x, struct machine *m)
 {
 	const struct node_conf *c = m->conf;
-	if (m->d->qemu && (c->nshares || c->nvlans || c->nforwards))
-		return ctx_fail(x, "shares, vlans and forwards are not supported with --vmm qemu");
+	if (m->d->qemu && (c->nshares || c->nforwards))
+		return ctx_fail(x, "shares and forwards are not supported with --vmm qemu");
 	if (m->d->qemu)
 		return 0;
 	const char *help = microvm_help(m->d);

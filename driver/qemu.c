@@ -1,8 +1,10 @@
 /* qemu.c - `--vmm qemu`: boot a node under QEMU the way NixOS's qemu-vm
  * does (-M pc, virtio-pci disks, a virtconsole for the backdoor, serial on
  * stdio), driven through the same backdoor, so microvm can be compared with
- * it on the same guest and script (bench/). QEMU exits 0 on poweroff and,
- * with -no-reboot, on reboot too: reboot() then starts it again. */
+ * it on the same guest and script (bench/). Vlan NICs are virtio-net-pci on
+ * the driver's switches (-netdev dgram on a datagram socketpair). QEMU exits
+ * 0 on poweroff and, with -no-reboot, on reboot too: reboot() then starts it
+ * again. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -35,14 +37,19 @@ char **qemu_argv(struct machine *m, int console_fd)
 		argv_add(&a, &n, "-initrd");
 		argv_add(&a, &n, "%s", c->initrd);
 	}
+	struct buf cmdline = { 0 };
+	buf_adds(&cmdline, c->cmdline ? c->cmdline : "console=ttyS0 panic=1");
+	net_cmdline(m, &cmdline);
 	argv_add(&a, &n, "-append");
-	argv_add(&a, &n, "%s", c->cmdline ? c->cmdline : "console=ttyS0 panic=1");
+	argv_add(&a, &n, "%s", cmdline.p);
+	buf_free(&cmdline);
 	if (c->user_net) {
 		argv_add(&a, &n, "-netdev");
 		argv_add(&a, &n, "user,id=user0");
 		argv_add(&a, &n, "-device");
 		argv_add(&a, &n, "virtio-net-pci,netdev=user0");
 	}
+	net_qemu_argv(m, &a, &n);
 	for (size_t i = 0; i < c->ndisks; i++) {
 		argv_add(&a, &n, "-drive");
 		bool cow = m->disk_cow && !c->disks[i].readonly;

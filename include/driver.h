@@ -192,6 +192,7 @@ int shell_interact(struct ctx *x);
 void argv_add(char ***argv, size_t *n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int net_prepare(struct ctx *x, struct machine *m); /* before fork */
 void net_argv(struct machine *m, char ***a, size_t *n); /* --net, --control */
+void net_qemu_argv(struct machine *m, char ***a, size_t *n); /* --vmm qemu: vlan NICs */
 void net_cmdline(struct machine *m, struct buf *b);     /* microvm.hosts=... */
 void net_child(struct machine *m);   /* in the child: fds into place */
 void net_spawned(struct machine *m); /* in the parent after fork */
