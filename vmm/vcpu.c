@@ -105,12 +105,6 @@ static bool vcpu_exit(struct vcpu *v)
 	case KVM_EXIT_INTR:
 		v->exits_other++;
 		return true;
-	case KVM_EXIT_SHUTDOWN:
-		/* Triple fault: on a PC that resets the machine. Said aloud, as a
-		 * guest that asked for a reset never does this. */
-		log_warn("vcpu %d: triple fault; resetting the guest", v->id);
-		vm_request_exit(v->vm, VM_EXIT_REBOOT, "triple fault");
-		return false;
 	case KVM_EXIT_SYSTEM_EVENT:
 		vcpu_system_event(v);
 		return false;

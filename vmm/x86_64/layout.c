@@ -104,8 +104,25 @@ int arch_add_mmio_dev(struct vm *vm, uint64_t base, uint64_t len, unsigned irq)
 	return 0;
 }
 
+/* A triple fault resets a PC. Said aloud with where the guest was, as a
+ * guest that asks for a reset never does this. */
+static int triple_fault(struct vcpu *v)
+{
+	struct kvm_regs r;
+	struct kvm_sregs s;
+	if (ioctl(v->fd, KVM_GET_REGS, &r) == 0 && ioctl(v->fd, KVM_GET_SREGS, &s) == 0)
+		log_warn("vcpu %d: triple fault (rip %#llx rsp %#llx cr0 %#llx cr3 %#llx "
+			 "cr4 %#llx); resetting the guest", v->id, r.rip, r.rsp, s.cr0, s.cr3, s.cr4);
+	else
+		log_warn("vcpu %d: triple fault; resetting the guest", v->id);
+	vm_request_exit(v->vm, VM_EXIT_REBOOT, "triple fault");
+	return 1;
+}
+
 int arch_vcpu_exit(struct vcpu *v, uint32_t reason)
 {
+	if (reason == KVM_EXIT_SHUTDOWN)
+		return triple_fault(v);
 	log_error("vCPU %d: unexpected KVM exit reason %u", v->id, reason);
 	return -EINVAL;
 }
