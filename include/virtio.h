@@ -167,8 +167,9 @@ struct virtio_ops {
 	void (*free)(struct virtio_dev *d);
 	/* Bit q set: notify(q) runs on the vCPU that wrote QueueNotify, before
 	 * the guest resumes, instead of on the event loop through an ioeventfd.
-	 * For queues a driver busy-waits on (Linux's hvc output) and whose work
-	 * never blocks. */
+	 * For queues whose work never blocks and that a driver busy-waits on
+	 * (Linux's hvc output) or waits on request by request (9p: one thread
+	 * hop less per request; find over 5,000 files ~20 % faster nested). */
 	uint32_t vcpu_queues;
 };
 

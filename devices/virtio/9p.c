@@ -175,7 +175,10 @@ static void p9dev_free(struct virtio_dev *d)
 	free(p);
 }
 
-static const struct virtio_ops p9dev_ops = { .notify = p9dev_notify, .free = p9dev_free };
+/* notify only pops chains and queues them for the workers: it may run on
+ * the vCPU (see vcpu_queues). */
+static const struct virtio_ops p9dev_ops = { .notify = p9dev_notify, .free = p9dev_free,
+					     .vcpu_queues = 1 };
 
 static int p9dev_start(struct p9dev *p)
 {
