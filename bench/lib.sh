@@ -10,28 +10,33 @@ stats() {
 }
 
 # measure LABEL RUNS MARKER CMD...: run CMD RUNS times under timeto, one
-# "marker_ms exit_ms status maxrss" line per run into $BENCH_OUT/LABEL.
+# "marker_ms exit_ms status maxrss" line per run into $BENCH_OUT/LABEL, plus
+# the time to $ALSO when it is set (the "tiny: init" line: userspace reached).
 measure() {
 	local label=$1 runs=$2 marker=$3; shift 3
 	: >"$BENCH_OUT/$label"
 	for _ in $(seq "$runs"); do
 		# A run that hangs (QEMU under TCG sometimes never exits) is cut
 		# off after 120 s and shows as such in the exit column.
-		"$TIMETO" "$marker" timeout -k 5 120 "$@" </dev/null 2>>"$BENCH_OUT/$label" >/dev/null
+		"$TIMETO" ${ALSO:+-a "$ALSO"} "$marker" timeout -k 5 120 "$@" </dev/null 2>>"$BENCH_OUT/$label" >/dev/null
 	done
 	# A run that never showed the marker or failed is reported, not hidden.
 	awk '$1 < 0 { bad++ } END { if (bad) printf "  (%d runs without marker)\n", bad }' \
 		"$BENCH_OUT/$label"
 }
 
-# row LABEL: one table row with marker and exit medians/min/max.
+# row LABEL: one table row with marker and exit medians/min/max (and $ALSO's).
 row() {
-	printf '%-28s %8s %8s %8s   %8s %8s %8s\n' "$1" $(stats "$BENCH_OUT/$1" 1) \
+	printf '%-28s %8s %8s %8s   %8s %8s %8s' "$1" $(stats "$BENCH_OUT/$1" 1) \
 		$(stats "$BENCH_OUT/$1" 2)
+	[ -z "${ALSO:-}" ] || printf '   %8s %8s %8s' $(stats "$BENCH_OUT/$1" 5)
+	echo
 }
 
 header() {
-	printf '%-28s %8s %8s %8s   %8s %8s %8s\n' "$1 (ms)" "marker" "min" "max" "exit" "min" "max"
+	printf '%-28s %8s %8s %8s   %8s %8s %8s' "$1 (ms)" "marker" "min" "max" "exit" "min" "max"
+	[ -z "${ALSO:-}" ] || printf '   %8s %8s %8s' "init" "min" "max"
+	echo
 }
 
 # ratio A B COLUMN: median of A over median of B.
