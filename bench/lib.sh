@@ -39,6 +39,18 @@ header() {
 	echo
 }
 
+# ratios A B: "marker X, exit Y" (and ", init Z" with $ALSO): A's medians over B's.
+ratios() {
+	printf 'marker %s, exit %s' "$(ratio "$1" "$2" 1)" "$(ratio "$1" "$2" 2)"
+	[ -z "${ALSO:-}" ] || printf ', init %s' "$(ratio "$1" "$2" 5)"
+	echo
+}
+
+# legend: what the marker and init columns time.
+legend() {
+	echo "(marker: MICROVM-TINY-OK, after /init has loaded its modules; init: /init's first line)"
+}
+
 # ratio A B COLUMN: median of A over median of B.
 ratio() {
 	local a b

@@ -41,7 +41,11 @@ int main(int argc, char **argv)
 {
 	struct mark marks[8];
 	int nmarks = 1, a = 1;
-	while (a + 1 < argc && strcmp(argv[a], "-a") == 0 && nmarks < 8) {
+	while (a + 1 < argc && strcmp(argv[a], "-a") == 0) {
+		if (nmarks == 8) {
+			fprintf(stderr, "timeto: at most 7 -a markers\n");
+			return 2;
+		}
 		marks[nmarks++] = (struct mark){ argv[a + 1], strlen(argv[a + 1]), 0, -1 };
 		a += 2;
 	}
