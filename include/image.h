@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct vm;
 
@@ -34,7 +35,8 @@ int image_load_initrd(struct vm *vm, uint64_t low, uint64_t top, uint64_t *gpa,
  * $XDG_CACHE_HOME/microvm, else ~/.cache/microvm; MICROVM_CACHE=off
  * disables it. */
 
-/* A file mapped read-only; its pages can also be mapped into guest RAM. */
+/* A cached file, mapped read-only for parsing; its data is read into guest
+ * RAM with image_pread. */
 struct image_map {
 	uint8_t *buf;
 	size_t len;
@@ -48,11 +50,10 @@ int image_cache_map(const char *path, struct image_map *m);
 /* Undo image_cache_map. */
 void image_unmap(struct image_map *m);
 
-/* Map len bytes of m's file from offset off over host memory dst, private
- * and copy-on-write, so VMs booting the same kernel share its pages. off
- * and dst must be page aligned; the tail of the last page past len is
- * zeroed. Returns 0 or -errno (the caller then copies instead). */
-int image_map_into(const struct image_map *m, uint64_t off, void *dst, size_t len);
+/* Read exactly len bytes at offset off of fd into dst (guest RAM, so that
+ * it lands in the anonymous, huge-page backed memory). Returns 0, -errno,
+ * or -EIO when the file ends first. */
+int image_pread(int fd, void *dst, size_t len, off_t off);
 
 /* Store buf as the unpacked form of path; best effort, errors are only
  * logged with --verbose. */

@@ -128,16 +128,19 @@ void image_unmap(struct image_map *m)
 	close(m->fd);
 }
 
-int image_map_into(const struct image_map *m, uint64_t off, void *dst, size_t len)
+int image_pread(int fd, void *dst, size_t len, off_t off)
 {
-	long page = sysconf(_SC_PAGESIZE);
-	if (off % page || (uintptr_t)dst % page || off > m->len || len > m->len - off)
-		return -EINVAL;
-	size_t maplen = (len + page - 1) & ~(size_t)(page - 1);
-	if (mmap(dst, maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, m->fd, off) ==
-	    MAP_FAILED)
-		return -errno;
-	memset((uint8_t *)dst + len, 0, maplen - len);
+	uint8_t *p = dst;
+	while (len) {
+		ssize_t n = pread(fd, p, len, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		p += n;
+		len -= n;
+		off += n;
+	}
 	return 0;
 }
 

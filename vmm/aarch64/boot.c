@@ -152,25 +152,10 @@ static int load_packed(struct vm *vm, uint64_t *end)
 	return r;
 }
 
-static int read_at(int fd, uint8_t *dst, size_t len, off_t off)
-{
-	while (len) {
-		ssize_t n = pread(fd, dst, len, off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		dst += n;
-		len -= n;
-		off += n;
-	}
-	return 0;
-}
-
 /* An uncompressed Image is read straight into guest memory, never through
- * a buffer. Not mapped copy-on-write (image_map_into): where the file is on
- * 9p, as in the nested harness, the guest's faults on it made boot 2 s
- * slower than reading it. */
+ * a buffer. Not mapped copy-on-write: where the file is on 9p, as in the
+ * nested harness, the guest's faults on it made boot 2 s slower than
+ * reading it. */
 static int load_kernel(struct vm *vm, uint64_t *end)
 {
 	const char *path = vm->cfg.kernel;
@@ -179,7 +164,7 @@ static int load_kernel(struct vm *vm, uint64_t *end)
 	struct stat st;
 	size_t copy;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	int r = fd < 0 || fstat(fd, &st) < 0 ? -errno : read_at(fd, hdr, sizeof(hdr), 0);
+	int r = fd < 0 || fstat(fd, &st) < 0 ? -errno : image_pread(fd, hdr, sizeof(hdr), 0);
 	if (r == -EIO && st.st_size < IMAGE_HDR_LEN)
 		r = 0; /* short: arm64_image_parse says what it is not */
 	if (r == 0 && arm64_image_parse(hdr, st.st_size, &img) < 0 &&
@@ -191,7 +176,7 @@ static int load_kernel(struct vm *vm, uint64_t *end)
 		r = place_image(vm, hdr, st.st_size, &dst, &copy, end);
 	else
 		log_error("--kernel %s: %s", path, strerror(-r));
-	if (r == 0 && (r = read_at(fd, dst, copy, 0)) < 0)
+	if (r == 0 && (r = image_pread(fd, dst, copy, 0)) < 0)
 		log_error("--kernel %s: %s", path, strerror(-r));
 	if (fd >= 0)
 		close(fd);

@@ -36,7 +36,7 @@ struct x86_boot {
 
 #ifdef CONFIG_HOST_DECOMPRESS
 /* Boot the kernel inside a bzImage without its decompressor: unpack it once
- * into the cache, then map it from there into guest RAM. */
+ * into the cache, then read it from there into guest RAM. */
 static int load_unpacked(struct vm *vm, const uint8_t *payload, size_t len,
 			 struct x86_kernel *k)
 {
@@ -213,6 +213,7 @@ int arch_load_kernel(struct vm *vm)
 		log_error("--kernel %s: %s", vm->cfg.kernel, strerror(-r));
 		return r;
 	}
+	log_debug("--kernel read, %.1f ms after start", vm_elapsed_ms(vm));
 	r = load_kernel(vm, buf, len, &b);
 	if (r == 0)
 		r = load_initrd(vm, &b);

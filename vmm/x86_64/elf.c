@@ -60,8 +60,10 @@ static int elf_load_segment(struct vm *vm, const uint8_t *buf, size_t len,
 			  (unsigned long long)ph->p_paddr, (unsigned long long)ph->p_memsz);
 		return -EINVAL;
 	}
-	if (!m || image_map_into(m, ph->p_offset, dst, ph->p_filesz) < 0)
+	if (!m)
 		memcpy(dst, buf + ph->p_offset, ph->p_filesz);
+	else if (image_pread(m->fd, dst, ph->p_filesz, ph->p_offset) < 0)
+		return -EIO;
 	memset(dst + ph->p_filesz, 0, ph->p_memsz - ph->p_filesz);
 	if (ph->p_paddr + ph->p_memsz > k->end)
 		k->end = ph->p_paddr + ph->p_memsz;
