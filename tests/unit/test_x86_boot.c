@@ -1,6 +1,8 @@
 /* test_x86_boot.c - bzImage header parsing, ELF loading, memory layout and
  * e820, on fake guest memory (no KVM). */
+#include <elf.h>
 #include <errno.h>
+#include <stdio.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +11,7 @@
 #include <cmocka.h>
 
 #include "arch.h"
+#include "image.h"
 #include "x86.h"
 
 static uint8_t *fake_bzimage(size_t len, uint16_t version, uint16_t xlf)
@@ -135,6 +138,58 @@ static void test_gpa_ptr(void **state)
 	free_vm(vm);
 }
 
+/* A cached vmlinux is read into guest RAM: its bytes land at p_paddr, the
+ * rest of p_memsz is zeroed, and the entry is e_entry. */
+static void test_elf_from_cache(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/test_x86_boot.XXXXXX", src[64];
+	assert_non_null(mkdtemp(dir));
+	setenv("MICROVM_CACHE", dir, 1);
+	snprintf(src, sizeof(src), "%s/bzImage", dir);
+	FILE *f = fopen(src, "w");
+	assert_non_null(f);
+	fputs("stands for a bzImage", f);
+	fclose(f);
+	size_t len = 0x2800;
+	uint8_t *elf = calloc(1, len);
+	Elf64_Ehdr *eh = (Elf64_Ehdr *)elf;
+	memcpy(eh->e_ident, ELFMAG, SELFMAG);
+	eh->e_ident[EI_CLASS] = ELFCLASS64;
+	eh->e_ident[EI_DATA] = ELFDATA2LSB;
+	eh->e_machine = EM_X86_64;
+	eh->e_entry = 0x200000;
+	eh->e_phoff = sizeof(*eh);
+	eh->e_phentsize = sizeof(Elf64_Phdr);
+	eh->e_phnum = 1;
+	Elf64_Phdr *ph = (Elf64_Phdr *)(elf + sizeof(*eh));
+	*ph = (Elf64_Phdr){ .p_type = PT_LOAD, .p_offset = 0x1000, .p_paddr = 0x200000,
+			    .p_filesz = 0x1800, .p_memsz = 0x3000 };
+	for (size_t i = 0x1000; i < len; i++)
+		elf[i] = (uint8_t)(i * 7);
+	image_cache_store(src, elf, len);
+	struct image_map m;
+	assert_int_equal(image_cache_map(src, &m), 0);
+	struct vm *vm = fake_vm(32);
+	uint8_t *ram = vm_gpa_ptr(vm, 0x200000, 0x3000);
+	memset(ram, 0xff, 0x3000);
+	struct x86_kernel k = { 0 };
+	assert_int_equal(elf_load_mapped(vm, &m, &k), 0);
+	assert_memory_equal(ram, elf + 0x1000, 0x1800);
+	for (size_t i = 0x1800; i < 0x3000; i++)
+		assert_int_equal(ram[i], 0);
+	assert_int_equal(k.mode, X86_ENTRY_64);
+	assert_int_equal(k.entry, 0x200000);
+	assert_int_equal(k.end, 0x203000);
+	image_unmap(&m);
+	free_vm(vm);
+	free(elf);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+	unsetenv("MICROVM_CACHE");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -143,6 +198,7 @@ int main(void)
 		cmocka_unit_test(test_layout_small),
 		cmocka_unit_test(test_layout_split),
 		cmocka_unit_test(test_gpa_ptr),
+		cmocka_unit_test(test_elf_from_cache),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
