@@ -201,7 +201,11 @@ $(B)/bench/timeto: bench/timeto.c
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -O2 -Wall -Wextra -Werror -o $@ $<
 
-bench: microvm tinyguests $(B)/bench/timeto
+$(B)/bench/settle: bench/settle.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -O2 -Wall -Wextra -Werror -o $@ $<
+
+bench: microvm tinyguests $(B)/bench/timeto $(B)/bench/settle
 	$(Q)B=$(B) bench/boot
 
 $(B)/tests/%: tests/unit/%.c $(core-objs)
