@@ -258,20 +258,24 @@ int drv_sleep(struct ctx *x, double s)
 
 /* NixOS retries once a second; waits here start at 10 ms and back off to
  * 100 ms, so a wait returns within 0.1 s of its condition (plus the time
- * one check takes). */
+ * one check takes). A check runs processes in the guest, which compete
+ * with the boot being waited for: the pause after a check is at least as
+ * long as the check took, so checks never take more than half the time. */
 int retry(struct ctx *x, long timeout, int (*check)(struct ctx *, void *, bool), void *arg)
 {
-	double end = now() + (double)timeout, interval = 0.01;
+	double end = now() + (double)timeout, backoff = 0.01;
 	for (;;) {
-		bool last = now() >= end;
+		double start = now();
+		bool last = start >= end;
 		int r = check(x, arg, last);
 		if (r != 0)
 			return r < 0 ? -1 : 0;
 		if (last)
 			return ctx_fail(x, "action timed out after %ld seconds", timeout);
-		double left = end - now();
-		if (drv_sleep(x, left < interval ? (left > 0 ? left : 0) : interval) < 0)
+		double took = now() - start, left = end - now();
+		double pause = took > backoff ? took : backoff;
+		if (drv_sleep(x, left < pause ? (left > 0 ? left : 0) : pause) < 0)
 			return -1;
-		interval = interval * 1.5 > 0.1 ? 0.1 : interval * 1.5;
+		backoff = backoff * 1.5 > 0.1 ? 0.1 : backoff * 1.5;
 	}
 }
