@@ -197,11 +197,8 @@ $(B)/tests/vlanswitch: tests/net/vlanswitch.c $(B)/driver/switch.o
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^
 
-$(B)/bench/timeto: bench/timeto.c
-	@mkdir -p $(dir $@)
-	$(Q)$(CC) -O2 -Wall -Wextra -Werror -o $@ $<
-
-$(B)/bench/settle: bench/settle.c
+# The benches' host-side tools (timeto, settle), one file each.
+$(B)/bench/%: bench/%.c
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -O2 -Wall -Wextra -Werror -o $@ $<
 

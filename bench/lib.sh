@@ -9,13 +9,14 @@ stats() {
 		      printf "%.1f %.1f %.1f\n", m, v[1], v[NR] }'
 }
 
-# settle MIB: before a measured run, touch and free MIB of memory with
-# $B/bench/settle, so that the run does not pay for re-using the memory the
-# previous VM gave back: in the emulated harness that costs up to ~50 ms per
-# MiB for a few seconds, on hardware KVM nothing (bench/settle.c). Both
-# monitors get it before every run; MICROVM_BENCH_SETTLE=0 leaves it out.
+# settle: before a measured run, touch and free $SETTLE_MIB MiB of memory
+# (default 1536, for 1 GiB guests) with $B/bench/settle, so that the run
+# does not pay for re-using the memory the previous VM gave back: in the
+# emulated harness that costs up to ~50 ms per MiB for a few seconds, on
+# hardware KVM nothing (bench/settle.c). Both monitors get it before every
+# run; MICROVM_BENCH_SETTLE=0 leaves it out.
 settle() {
-	[ "${MICROVM_BENCH_SETTLE:-1}" = 0 ] || "$B/bench/settle" "$1" 2>/dev/null
+	[ "${MICROVM_BENCH_SETTLE:-1}" = 0 ] || "$B/bench/settle" "${SETTLE_MIB:-1536}" 2>/dev/null
 }
 
 # measure LABEL RUNS MARKER CMD...: run CMD RUNS times under timeto, one
@@ -25,7 +26,7 @@ measure() {
 	local label=$1 runs=$2 marker=$3; shift 3
 	: >"$BENCH_OUT/$label"
 	for _ in $(seq "$runs"); do
-		settle "${SETTLE_MIB:-1536}"
+		settle
 		# A run that hangs (QEMU under TCG sometimes never exits) is cut
 		# off after 120 s and shows as such in the exit column.
 		"$TIMETO" ${ALSO:+-a "$ALSO"} "$marker" timeout -k 5 120 "$@" </dev/null 2>>"$BENCH_OUT/$label" >/dev/null

@@ -6,16 +6,14 @@
 #include <cmocka.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "image.h"
 
 /* A temporary file of len bytes, byte i being a function of i that repeats
- * only every 251 bytes (so a share read to the wrong place shows). */
+ * only every 251 bytes (so bytes read from or to the wrong place show). */
 static int pattern_file(size_t len)
 {
 	char path[] = "/tmp/test_image.XXXXXX";
