@@ -192,10 +192,8 @@ struct virtio_dev {
 	pthread_mutex_t lock;
 	uint32_t status, dev_sel, drv_sel, queue_sel, config_gen;
 	uint64_t driver_features;
-	pthread_mutex_t isr_lock;    /* guards isr; taken alone */
-	uint32_t isr;                /* InterruptStatus */
+	atomic_uint isr;             /* InterruptStatus */
 	int irqfd;                   /* eventfd wired to irq (KVM irqfd) */
-	int ackfd;                   /* eventfd KVM signals on InterruptACK = 1, or -1 */
 	int kick[VIRTIO_MAX_QUEUES]; /* eventfds wired to QueueNotify (ioeventfd) */
 	struct vq vq[VIRTIO_MAX_QUEUES];
 	bool warned_access;
@@ -205,8 +203,7 @@ struct virtio_dev {
  * slot: claim the registers, wire ioeventfds and the irqfd, describe it to
  * the firmware tables and watch the kicks on vm->el. On a VM without KVM
  * (vm->vm_fd < 0: unit tests, fuzzing) the eventfds are plain eventfds that
- * the caller reads (and writes, for ackfd, as KVM would). Returns NULL after
- * printing one line. */
+ * the caller reads. Returns NULL after printing one line. */
 struct virtio_dev *virtio_mmio_create(struct vm *vm, const char *name, uint32_t device_id,
 				      uint64_t features, unsigned nqueues,
 				      const struct virtio_ops *ops, void *priv,

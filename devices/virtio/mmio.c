@@ -6,10 +6,7 @@
  * turns the QueueNotify write into an eventfd signal that the event loop
  * handles. Queues in ops->vcpu_queues have none and are served right here,
  * on the writing vCPU. Interrupts go out through an irqfd (an edge on the
- * device's GSI). The driver's acknowledgement of a used-buffer interrupt
- * (InterruptACK = 1, written once per interrupt) also stays in KVM, as an
- * ioeventfd that the next look at InterruptStatus takes in: one userspace
- * exit fewer per interrupt.
+ * device's GSI).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -51,26 +48,9 @@ bool virtio_running(const struct virtio_dev *d)
 	return (d->status & VIRTIO_STATUS_DRIVER_OK) && !(d->status & VIRTIO_STATUS_NEEDS_RESET);
 }
 
-/* Set InterruptStatus to (isr & keep) | set and return it, after taking in
- * the acks KVM has queued on ackfd: the guest wrote them before whatever
- * now reads or changes isr. An ack that races with a new interrupt may clear
- * it; the driver looks at its rings after acking, so it still sees the
- * buffers, as with an ack through the register. */
-static uint32_t isr_update(struct virtio_dev *d, uint32_t keep, uint32_t set)
-{
-	uint64_t n;
-	pthread_mutex_lock(&d->isr_lock);
-	if (d->ackfd >= 0 && read(d->ackfd, &n, sizeof(n)) == sizeof(n))
-		d->isr &= ~VIRTIO_MMIO_INT_USED;
-	d->isr = (d->isr & keep) | set;
-	uint32_t v = d->isr;
-	pthread_mutex_unlock(&d->isr_lock);
-	return v;
-}
-
 static void virtio_irq(struct virtio_dev *d, unsigned bit)
 {
-	isr_update(d, ~0u, bit);
+	atomic_fetch_or(&d->isr, bit);
 	uint64_t one = 1;
 	if (write(d->irqfd, &one, sizeof(one)) < 0)
 		log_debug("%s: irqfd: %m", d->name);
@@ -107,7 +87,7 @@ static void virtio_reset(struct virtio_dev *d)
 	d->status = 0;
 	d->dev_sel = d->drv_sel = d->queue_sel = 0;
 	d->driver_features = 0;
-	isr_update(d, 0, 0);
+	atomic_store(&d->isr, 0);
 	for (unsigned i = 0; i < d->nqueues; i++) {
 		pthread_mutex_lock(&d->vq[i].lock);
 		vq_reset(&d->vq[i]);
@@ -224,7 +204,7 @@ static void reg_write(struct virtio_dev *d, uint64_t off, uint32_t v)
 		break;
 	case REG_QUEUE_SEL: d->queue_sel = v; break;
 	case REG_QUEUE_NOTIFY: queue_notify(d, v); break;
-	case REG_INT_ACK: isr_update(d, ~v, 0); break;
+	case REG_INT_ACK: atomic_fetch_and(&d->isr, ~v); break;
 	case REG_STATUS: status_write(d, v); break;
 	case REG_SHM_SEL: break;
 	default: queue_write(d, off, v); break;
@@ -259,7 +239,7 @@ static uint32_t reg_read(struct virtio_dev *d, uint64_t off)
 	case REG_VENDOR_ID: return MMIO_VENDOR;
 	case REG_DEV_FEATURES:
 		return d->dev_sel < 2 ? (uint32_t)(d->features >> (32 * d->dev_sel)) : 0;
-	case REG_INT_STATUS: return isr_update(d, ~0u, 0);
+	case REG_INT_STATUS: return atomic_load(&d->isr);
 	case REG_STATUS: return d->status;
 	case REG_CONFIG_GEN: return d->config_gen;
 	/* 4.2.2: a shared memory region that does not exist has length -1. */
@@ -346,14 +326,6 @@ static int wire_eventfds(struct virtio_dev *d)
 			  strerror(-r));
 		return r;
 	}
-	/* Without the ack ioeventfd, acks come through the register write. */
-	d->ackfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (d->ackfd >= 0 && vm->vm_fd >= 0 &&
-	    vm_ioeventfd(vm, d->base + REG_INT_ACK, 4, VIRTIO_MMIO_INT_USED, d->ackfd) < 0) {
-		log_debug("%s: no ioeventfd for InterruptACK: %m", d->name);
-		close(d->ackfd);
-		d->ackfd = -1;
-	}
 	for (unsigned q = 0; q < d->nqueues; q++) {
 		if (on_vcpu(d, q))
 			continue; /* served in the register write: no kick eventfd */
@@ -408,9 +380,8 @@ struct virtio_dev *virtio_mmio_create(struct vm *vm, const char *name, uint32_t 
 	*d = (struct virtio_dev){ .vm = vm, .ops = ops, .priv = priv, .name = name,
 				  .device_id = device_id, .features = features | TRANSPORT_FEATURES,
 				  .config = config, .config_len = config_len, .nqueues = nqueues,
-				  .irqfd = -1, .ackfd = -1 };
+				  .irqfd = -1 };
 	pthread_mutex_init(&d->lock, NULL);
-	pthread_mutex_init(&d->isr_lock, NULL);
 	for (unsigned q = 0; q < nqueues; q++) {
 		vq_init(&d->vq[q], vm);
 		d->kick[q] = -1;
@@ -433,7 +404,5 @@ void virtio_mmio_free(struct virtio_dev *d)
 			close(d->kick[q]);
 	if (d->irqfd >= 0)
 		close(d->irqfd);
-	if (d->ackfd >= 0)
-		close(d->ackfd);
 	free(d);
 }

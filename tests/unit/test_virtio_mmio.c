@@ -77,40 +77,6 @@ static void test_init_and_rng(void **state)
 	assert_int_equal(fd_rd(&t->f, 0x060), 0);
 }
 
-/* Queue one 64-byte rng request and wait for its completion. */
-static void rng_request(struct t *t)
-{
-	struct fd_seg s = { fd_alloc(&t->f, 64, 1), 64, true };
-	uint16_t head = fd_add(&t->f, 0, &s, 1, true);
-	uint32_t id, len;
-	assert_int_equal(fd_wait(&t->f, 0, &id, &len), 1);
-	assert_int_equal(id, head);
-	fd_settle();
-}
-
-/* KVM turns an InterruptACK write of 1 into a signal on ackfd; the status
- * register must reflect it, and an ack queued before a new interrupt must
- * not clear that interrupt. */
-static void test_ack_through_eventfd(void **state)
-{
-	struct t *t = *state;
-	uint64_t one = 1;
-	/* Without EVENT_IDX every completion interrupts. */
-	fd_init(&t->f, t->vm, t->dev, ALL_FEATURES & ~(1ULL << VIRTIO_F_EVENT_IDX), 8);
-	assert_true(t->dev->ackfd >= 0);
-	rng_request(t);
-	assert_int_equal(fd_rd(&t->f, 0x060), VIRTIO_MMIO_INT_USED);
-	assert_int_equal(write(t->dev->ackfd, &one, sizeof(one)), sizeof(one));
-	assert_int_equal(fd_rd(&t->f, 0x060), 0);
-	/* Acked before the next completion: that one stays pending. */
-	assert_int_equal(write(t->dev->ackfd, &one, sizeof(one)), sizeof(one));
-	rng_request(t);
-	assert_int_equal(fd_rd(&t->f, 0x060), VIRTIO_MMIO_INT_USED);
-	/* The register path still works beside it. */
-	fd_wr(&t->f, 0x064, VIRTIO_MMIO_INT_USED);
-	assert_int_equal(fd_rd(&t->f, 0x060), 0);
-}
-
 static void test_features_without_version1(void **state)
 {
 	struct t *t = *state;
@@ -223,8 +189,7 @@ static void test_odd_accesses(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(test_identity), T(test_init_and_rng), T(test_ack_through_eventfd),
-		T(test_features_without_version1),
+		T(test_identity), T(test_init_and_rng), T(test_features_without_version1),
 		T(test_features_not_offered), T(test_bad_ring_needs_reset), T(test_bad_queue_size),
 		T(test_corrupt_avail_needs_reset), T(test_bad_chain_returned_empty),
 		T(test_reset_clears), T(test_odd_accesses),
