@@ -21,9 +21,12 @@
 #define SW_FRAME_MAX 1518
 #define SW_BURST 64 /* frames read from one port per turn */
 
+/* A port's slot is free again only once its owner closes it: a port the
+ * switch saw EOF on stays taken (fd -1), so its owner's later close cannot
+ * hit another node's port in a reused slot. */
 struct sw_port {
-	int fd; /* -1: closed */
-	bool blocked;
+	int fd; /* -1: closed, or EOF seen */
+	bool used, blocked;
 };
 
 struct sw_mac {
@@ -34,7 +37,7 @@ struct sw_mac {
 struct vswitch {
 	int vlan;
 	struct sw_port ports[SW_MAX_PORTS];
-	int nports;
+	int nports; /* slots ever used: the loops' bound */
 	struct sw_mac macs[SW_MAX_PORTS * 4];
 	unsigned long long forwarded, dropped;
 };
@@ -50,16 +53,26 @@ struct vswitch *sw_new(int vlan)
 	return s;
 }
 
+/* The lowest free slot: restarts reuse their node's old ports. */
+static int free_slot(struct vswitch *s)
+{
+	for (int i = 0; i < s->nports; i++)
+		if (!s->ports[i].used)
+			return i;
+	return s->nports < SW_MAX_PORTS ? s->nports++ : -ENOSPC;
+}
+
 int sw_add_port(struct vswitch *s, int fd)
 {
-	if (s->nports == SW_MAX_PORTS)
-		return -ENOSPC;
+	int port = free_slot(s);
+	if (port < 0)
+		return port;
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	/* Room for bursts towards a guest that is slow to read. */
 	int sz = 1 << 20;
 	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
-	s->ports[s->nports] = (struct sw_port){ fd, false };
-	return s->nports++;
+	s->ports[port] = (struct sw_port){ fd, true, false };
+	return port;
 }
 
 static void forget_port(struct vswitch *s, int port)
@@ -77,13 +90,21 @@ void sw_block(struct vswitch *s, int port, bool blocked)
 	forget_port(s, port);
 }
 
-void sw_close_port(struct vswitch *s, int port)
+/* EOF: the microvm is gone; the slot stays its node's until closed. */
+static void port_eof(struct vswitch *s, int port)
 {
-	if (port < 0 || port >= s->nports || s->ports[port].fd < 0)
-		return;
 	close(s->ports[port].fd);
 	s->ports[port].fd = -1;
 	forget_port(s, port);
+}
+
+void sw_close_port(struct vswitch *s, int port)
+{
+	if (port < 0 || port >= s->nports || !s->ports[port].used)
+		return;
+	if (s->ports[port].fd >= 0)
+		port_eof(s, port);
+	s->ports[port] = (struct sw_port){ -1, false, false };
 }
 
 int sw_pollfds(const struct vswitch *s, struct pollfd *p, int max)
@@ -156,7 +177,7 @@ static void port_read(struct vswitch *s, int port)
 		if (n < 0 && errno == EAGAIN)
 			return;
 		if (n <= 0) {
-			sw_close_port(s, port); /* EOF: the microvm is gone */
+			port_eof(s, port);
 			return;
 		}
 		forward(s, port, f, (size_t)n);

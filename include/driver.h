@@ -212,11 +212,13 @@ void net_handle(struct driver *d, const struct pollfd *p, int n);
 struct vswitch;
 #define SW_MAX_PORTS 64
 struct vswitch *sw_new(int vlan);
-/* Add a port on fd (made non-blocking); returns its number or -errno. */
+/* Add a port on fd (made non-blocking); returns its number, the lowest
+ * free one, or -ENOSPC when SW_MAX_PORTS are open. */
 int sw_add_port(struct vswitch *s, int fd);
 /* Take a port's link down (blocked) or up. */
 void sw_block(struct vswitch *s, int port, bool blocked);
-/* Close a port (its microvm exited or is restarting). */
+/* Close a port (its microvm exited or is restarting) and free its number.
+ * A port the switch saw EOF on keeps its number until this. */
 void sw_close_port(struct vswitch *s, int port);
 /* The fds to poll, at most max; returns how many were written to p. */
 int sw_pollfds(const struct vswitch *s, struct pollfd *p, int max);

@@ -1,5 +1,7 @@
 /* test_switch.c - the driver's vlan switch with fake NICs (socketpairs):
- * flooding, learning, block/unblock, hostile frames, a port that goes away. */
+ * flooding, learning, block/unblock, hostile frames, a port that goes away, ports
+ * given out again after restarts. */
+#include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <setjmp.h>
@@ -151,11 +153,75 @@ static void test_port_gone(void **state)
 	assert_int_equal(got(t, 1), 60);
 }
 
+/* Nodes restarted 200 times on one vlan: each start gets a port (a freed
+ * one), never "too many ports" after SW_MAX_PORTS starts. */
+static void test_200_restarts_on_one_vlan(void **state)
+{
+	struct t *t = *state;
+	int port = -1;
+	for (int i = 0; i < 200; i++) {
+		int sv[2];
+		assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+		port = sw_add_port(t->s, sv[0]);
+		assert_true(port >= 0);
+		sw_close_port(t->s, port);
+		close(sv[1]);
+	}
+	assert_int_equal(port, N); /* the lowest free number, again */
+	/* The others still work. */
+	send_frame(t, 0, bcast, 60);
+	assert_int_equal(got(t, 1), 60);
+}
+
+/* A port whose microvm went away (EOF) keeps its number until its node
+ * closes it: a port added meanwhile must not share that number, or the
+ * node's close would cut the new port. */
+static void test_port_gone_then_new_port(void **state)
+{
+	struct t *t = *state;
+	close(t->nic[2]);
+	t->nic[2] = open("/dev/null", O_RDONLY);
+	turn(t); /* EOF on port 2 */
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+	fcntl(sv[1], F_SETFL, O_NONBLOCK);
+	int port = sw_add_port(t->s, sv[0]);
+	assert_int_not_equal(port, t->port[2]);
+	sw_close_port(t->s, t->port[2]); /* the gone node's cleanup */
+	send_frame(t, 0, bcast, 60);
+	uint8_t f[2000];
+	assert_int_equal(recv(sv[1], f, sizeof(f), MSG_DONTWAIT), 60);
+	close(sv[1]);
+}
+
+/* Every port in use: the next is refused, a closed one is given out again. */
+static void test_all_ports_taken(void **state)
+{
+	struct t *t = *state;
+	int nic[SW_MAX_PORTS];
+	for (int i = N; i < SW_MAX_PORTS; i++) {
+		int sv[2];
+		assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+		assert_int_equal(sw_add_port(t->s, sv[0]), i);
+		nic[i] = sv[1];
+	}
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+	assert_int_equal(sw_add_port(t->s, sv[0]), -ENOSPC);
+	sw_close_port(t->s, 7);
+	assert_int_equal(sw_add_port(t->s, sv[0]), 7);
+	close(sv[1]);
+	for (int i = N; i < SW_MAX_PORTS; i++)
+		close(nic[i]);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = { T(test_flood_then_learn), T(test_block_unblock),
-					    T(test_hostile), T(test_port_gone) };
+					    T(test_hostile), T(test_port_gone),
+					    T(test_200_restarts_on_one_vlan),
+					    T(test_port_gone_then_new_port), T(test_all_ports_taken) };
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
