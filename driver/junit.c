@@ -12,14 +12,30 @@ struct tcase {
 	struct buf out;
 	struct buf failure;
 	double t0, secs;
-	bool failed, used;
+	bool failed, used, top; /* top: not inside another subtest */
 };
 
 static struct tcase main_case = { .name = "main" };
-static struct tcase *cases;
+static struct tcase **cases; /* in order of their start */
 static size_t ncases;
-static struct tcase *cur; /* NULL: main */
+/* The subtests running now, outermost first: a nested subtest's end
+ * returns to the one around it, not to main. */
+static struct tcase **stack;
+static size_t depth;
 static struct buf suite_out;
+
+static void *grow(void *p, size_t n, size_t size)
+{
+	p = reallocarray(p, n, size);
+	if (!p)
+		abort();
+	return p;
+}
+
+static struct tcase *current(void)
+{
+	return depth ? stack[depth - 1] : &main_case;
+}
 
 void junit_line(const char *line)
 {
@@ -27,37 +43,50 @@ void junit_line(const char *line)
 		main_case.t0 = now();
 	buf_adds(&suite_out, line);
 	buf_add(&suite_out, "\n", 1);
-	struct tcase *c = cur ? cur : &main_case;
+	struct tcase *c = current();
 	buf_adds(&c->out, line);
 	buf_add(&c->out, "\n", 1);
 }
 
 void junit_subtest_begin(const char *name)
 {
-	cases = realloc(cases, (ncases + 1) * sizeof(*cases));
-	cur = &cases[ncases++];
-	memset(cur, 0, sizeof(*cur));
-	cur->name = strdup(name);
-	cur->t0 = now();
+	struct tcase *c = calloc(1, sizeof(*c));
+	if (!c || !(c->name = strdup(name)))
+		abort();
+	c->t0 = now();
+	c->top = depth == 0;
+	cases = grow(cases, ncases + 1, sizeof(*cases));
+	cases[ncases++] = c;
+	stack = grow(stack, depth + 1, sizeof(*stack));
+	stack[depth++] = c;
 }
 
 void junit_subtest_end(bool failed)
 {
-	if (!cur)
+	if (!depth)
 		return;
-	cur->secs = now() - cur->t0;
-	cur->failed |= failed;
-	cur = NULL;
+	struct tcase *c = stack[--depth];
+	c->secs = now() - c->t0;
+	c->failed |= failed;
 }
 
-void junit_failure(const char *msg)
+static void add_failure(struct tcase *c, const char *msg)
 {
-	struct tcase *c = cur ? cur : &main_case;
 	c->failed = true;
 	c->used = true;
 	if (c->failure.len)
 		buf_add(&c->failure, "\n", 1);
 	buf_adds(&c->failure, msg);
+}
+
+/* A failure inside a nested subtest is also one of every subtest around
+ * it: each failing testcase carries the message. */
+void junit_failure(const char *msg)
+{
+	if (!depth)
+		add_failure(&main_case, msg);
+	for (size_t i = 0; i < depth; i++)
+		add_failure(stack[i], msg);
 }
 
 /* XML text: escape markup, drop characters XML 1.0 cannot hold and bytes
@@ -118,16 +147,17 @@ int junit_write(const char *file, const char *suite)
 	if (!f)
 		return -1;
 	bool with_main = main_case.used || ncases == 0;
-	/* main's time is the run's, less its subtests', as NixOS counts it. */
+	/* main's time is the run's, less its subtests', as NixOS counts it;
+	 * a nested subtest's time is in the one around it already. */
 	main_case.secs = main_case.t0 ? now() - main_case.t0 : 0;
 	for (size_t i = 0; i < ncases; i++)
-		main_case.secs -= cases[i].secs;
+		main_case.secs -= cases[i]->top ? cases[i]->secs : 0;
 	if (main_case.secs < 0)
 		main_case.secs = 0;
 	size_t n = ncases + with_main;
 	size_t nfailed = main_case.failed && with_main;
 	for (size_t i = 0; i < ncases; i++)
-		nfailed += cases[i].failed;
+		nfailed += cases[i]->failed;
 	fprintf(f, "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<testsuites>\n");
 	fputs("  <testsuite name=\"", f);
 	xml_text(f, suite);
@@ -135,7 +165,7 @@ int junit_write(const char *file, const char *suite)
 	if (with_main)
 		write_case(f, &main_case);
 	for (size_t i = 0; i < ncases; i++)
-		write_case(f, &cases[i]);
+		write_case(f, cases[i]);
 	fputs("    <system-out>", f);
 	xml_text(f, suite_out.p ? suite_out.p : "");
 	fputs("</system-out>\n  </testsuite>\n</testsuites>\n", f);
@@ -145,14 +175,16 @@ int junit_write(const char *file, const char *suite)
 void junit_free(void)
 {
 	for (size_t i = 0; i < ncases; i++) {
-		free(cases[i].name);
-		buf_free(&cases[i].out);
-		buf_free(&cases[i].failure);
+		free(cases[i]->name);
+		buf_free(&cases[i]->out);
+		buf_free(&cases[i]->failure);
+		free(cases[i]);
 	}
 	free(cases);
+	free(stack);
 	cases = NULL;
-	ncases = 0;
-	cur = NULL;
+	stack = NULL;
+	ncases = depth = 0;
 	main_case.t0 = 0;
 	main_case.failed = main_case.used = false;
 	buf_free(&main_case.out);
