@@ -74,7 +74,7 @@ static int set_size(struct p9_server *s, struct p9_fid *f, uint64_t size)
 		return S_ISDIR(f->mode) ? -EISDIR : -EINVAL;
 	if (f->open_fd >= 0 && (f->open_flags & O_ACCMODE) != O_RDONLY)
 		return ftruncate(f->open_fd, size) < 0 ? -errno : 0;
-	int fd = p9_reopen(s, f->fd, O_WRONLY);
+	int fd = p9_open(s, f->fd, NULL, O_WRONLY, 0, NULL);
 	if (fd < 0)
 		return fd;
 	int r = ftruncate(fd, size) < 0 ? -errno : 0;

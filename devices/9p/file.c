@@ -73,7 +73,7 @@ int p9_lopen(struct p9_op *op)
 	if (!f)
 		return r;
 	struct stat st;
-	int fd = p9_reopen(op->s, f->fd, h);
+	int fd = p9_open(op->s, f->fd, NULL, h, 0, NULL);
 	r = fd < 0 ? fd : p9_stat_fd(fd, &st);
 	if (fd >= 0) {
 		pthread_mutex_lock(&f->lock);
@@ -105,12 +105,14 @@ int p9_lcreate(struct p9_op *op)
 	struct p9_fid *f = file_fid(op, num, &r);
 	if (!f)
 		return r;
-	int h = (host_flags(flags) & ~O_DIRECTORY) | O_CREAT;
-	int fd = p9_openat(f->fd, name, h, mode & 07777);
+	int h = host_flags(flags) & ~O_DIRECTORY;
+	bool made;
+	int fd = p9_open(op->s, f->fd, name, h, mode & 07777, &made);
 	struct stat st;
 	r = fd < 0 ? fd : 0;
 	if (r == 0) {
-		p9_set_owner(fd, "", f->uid, gid);
+		if (made) /* a file that was there keeps its owner */
+			p9_set_owner(fd, "", f->uid, gid);
 		int pfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 		r = pfd < 0 || p9_stat_fd(fd, &st) < 0 ? -errno : 0;
 		pthread_mutex_lock(&f->lock);
@@ -119,7 +121,7 @@ int p9_lcreate(struct p9_op *op)
 			f->old_fd = f->fd;
 			__atomic_store_n(&f->fd, pfd, __ATOMIC_RELEASE);
 			f->mode = st.st_mode & S_IFMT;
-			r = set_open(f, fd, h & ~(O_CREAT | O_EXCL | O_TRUNC));
+			r = set_open(f, fd, h & ~(O_EXCL | O_TRUNC));
 		} else {
 			r = r < 0 ? r : -EBADF;
 			close(fd);

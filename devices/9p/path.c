@@ -116,22 +116,54 @@ void p9_fdname(int fd, char buf[16])
 	snprintf(buf, 16, "%d", fd);
 }
 
-int p9_reopen(struct p9_server *s, int fd, int flags)
+/* Open fd's own file for I/O. Only regular files and directories: a FIFO
+ * would block a worker (or its reader would wait on the guest), and a
+ * device node, made by the guest or not, is a host device. */
+static int open_checked(struct p9_server *s, int fd, int flags)
 {
 	struct stat st;
 	char name[16];
-	if (p9_stat_fd(fd, &st) < 0)
-		return -errno;
+	int r = p9_stat_fd(fd, &st);
+	if (r < 0)
+		return r;
 	if (S_ISLNK(st.st_mode))
 		return -ELOOP;
-	/* Device nodes, FIFOs and sockets stay closed: a guest-made device
-	 * node must never open a host device, and a FIFO would block. */
 	if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
 		return -ENXIO;
+	if (S_ISDIR(st.st_mode) && (flags & O_CREAT))
+		return -EISDIR; /* as open(O_CREAT) of a directory */
 	p9_fdname(fd, name);
-	int r = openat(s->proc_fd, name, (flags & ~(O_CREAT | O_EXCL | O_PATH)) | O_CLOEXEC |
-						 O_NOCTTY);
+	/* O_NONBLOCK too: the type cannot change under a /proc reopen (it
+	 * names this inode), but no open the guest causes may ever wait. */
+	r = openat(s->proc_fd, name, (flags & ~(O_CREAT | O_EXCL | O_PATH)) | O_CLOEXEC |
+					     O_NOCTTY | O_NONBLOCK);
 	return r < 0 ? -errno : r;
+}
+
+int p9_open(struct p9_server *s, int fd, const char *name, int flags, mode_t mode, bool *made)
+{
+	if (made)
+		*made = false;
+	if (!name)
+		return open_checked(s, fd, flags);
+	/* Only a fresh file is opened by name (so it is a regular one); what
+	 * is there already is looked at through O_PATH before it is opened. */
+	for (int tries = 0; tries < 8; tries++) {
+		int r = p9_openat(fd, name, flags | O_CREAT | O_EXCL | O_NONBLOCK, mode);
+		if (r >= 0 && made)
+			*made = true;
+		if (r != -EEXIST || (flags & O_EXCL))
+			return r;
+		int p = p9_openat(fd, name, O_PATH, 0);
+		if (p == -ENOENT)
+			continue; /* removed meanwhile: make it after all */
+		if (p < 0)
+			return p;
+		r = open_checked(s, p, flags | O_CREAT);
+		close(p);
+		return r;
+	}
+	return -EAGAIN;
 }
 
 int p9_fid_parent(struct p9_server *s, struct p9_fid *f, int *dirfd, char name[P9_NAME_MAX])

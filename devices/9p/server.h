@@ -96,8 +96,11 @@ int p9_openat(int dirfd, const char *name, int flags, mode_t mode);
 /* Walk one component (".." included, clamped at the root) from fd;
  * returns a new O_PATH fd or -errno. */
 int p9_walk1(struct p9_server *s, int fd, const char *name);
-/* Reopen the file of an O_PATH fd with flags (never through a symlink). */
-int p9_reopen(struct p9_server *s, int fd, int flags);
+/* The one way the server opens a file for I/O: fd's own file (name NULL)
+ * or name beneath fd, made as a regular file with mode when missing (*made
+ * says so; O_EXCL in flags: only then). Never a symlink, FIFO, socket or
+ * device node (ELOOP, ENXIO), never blocking. Returns an fd or -errno. */
+int p9_open(struct p9_server *s, int fd, const char *name, int flags, mode_t mode, bool *made);
 /* Name of fd under /proc/self/fd, relative to s->proc_fd. */
 void p9_fdname(int fd, char buf[16]);
 /* The directory holding f's file now and its name there (Tremove,

@@ -1,0 +1,269 @@
+/* test_9p_hostile.c - the 9P server against what a hostile guest sends
+ * (security review, issue 23): each test is named after the input. The
+ * share is a fresh directory under /tmp; requests go through the fake
+ * transport of p9msg.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "p9msg.h"
+
+enum { ROOT = 1, F2 = 2, F3 = 3 };
+enum { SETATTR_MODE = 1, SETATTR_UID = 2, SETATTR_GID = 4 };
+#define RLERROR 7
+
+struct t {
+	char root[32];
+	struct p9_server *s;
+	struct msg m;
+	uint8_t rep[1 << 16];
+	uint32_t rlen;
+};
+
+static struct msg *start(struct t *t, uint8_t type)
+{
+	return m_start(&t->m, type, 0x1234);
+}
+
+/* Send the message built so far; returns the reply's type. */
+static int call_room(struct t *t, size_t room)
+{
+	m_end(&t->m);
+	t->rlen = p9_call(t->s, t->m.b, t->m.len, t->rep, room);
+	return t->rlen < 7 ? -1 : t->rep[4];
+}
+
+static int call(struct t *t)
+{
+	return call_room(t, sizeof(t->rep));
+}
+
+static uint32_t rep_u32(struct t *t, size_t at)
+{
+	uint32_t v;
+	memcpy(&v, t->rep + at, 4);
+	return v;
+}
+
+/* Expect Rlerror; returns its errno. */
+static int err_of(struct t *t)
+{
+	int type = call(t);
+	if (type != RLERROR)
+		fail_msg("expected Rlerror, got type %d for type %u", type, t->m.b[4]);
+	return (int)rep_u32(t, 7);
+}
+
+static void ok(struct t *t)
+{
+	int type = call(t);
+	if (type == RLERROR)
+		fail_msg("Rlerror %u for type %u", rep_u32(t, 7), t->m.b[4]);
+	assert_int_equal(type, t->m.b[4] + 1);
+}
+
+static void walk0(struct t *t, uint32_t fid, uint32_t newfid, const char *name)
+{
+	m_u32(start(t, P9_TWALK), fid);
+	m_u32(&t->m, newfid);
+	m_u16(&t->m, name ? 1 : 0);
+	if (name)
+		m_str(&t->m, name);
+}
+
+static void lcreate(struct t *t, uint32_t fid, const char *name, uint32_t flags, uint32_t mode)
+{
+	m_u32(start(t, P9_TLCREATE), fid);
+	m_str(&t->m, name);
+	m_u32(&t->m, flags);
+	m_u32(&t->m, mode);
+	m_u32(&t->m, 12345); /* a gid nobody has: a chown would show */
+}
+
+static void lopen(struct t *t, uint32_t fid, uint32_t flags)
+{
+	m_u32(start(t, P9_TLOPEN), fid);
+	m_u32(&t->m, flags);
+}
+
+static void mknod_(struct t *t, const char *name, uint32_t mode, uint32_t major, uint32_t minor)
+{
+	m_u32(start(t, P9_TMKNOD), ROOT);
+	m_str(&t->m, name);
+	m_u32(&t->m, mode);
+	m_u32(&t->m, major);
+	m_u32(&t->m, minor);
+	m_u32(&t->m, 0);
+}
+
+static char *in_root(struct t *t, const char *name)
+{
+	static char p[96];
+	snprintf(p, sizeof(p), "%s/%s", t->root, name);
+	return p;
+}
+
+static struct t *make(unsigned flags, unsigned max_fids)
+{
+	struct t *t = calloc(1, sizeof(*t));
+	strcpy(t->root, "/tmp/p9hostile.XXXXXX");
+	assert_non_null(mkdtemp(t->root));
+	int fd = open(t->root, O_PATH | O_DIRECTORY);
+	t->s = p9_server_new(fd, flags, max_fids);
+	close(fd);
+	assert_non_null(t->s);
+	m_u32(start(t, P9_TVERSION), 65536);
+	m_str(&t->m, "9P2000.L");
+	ok(t);
+	m_u32(start(t, P9_TATTACH), ROOT);
+	m_u32(&t->m, ~0u);
+	m_str(&t->m, "root");
+	m_str(&t->m, "");
+	m_u32(&t->m, 0);
+	ok(t);
+	return t;
+}
+
+static int setup(void **state)
+{
+	*state = make(0, 0);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct t *t = *state;
+	p9_server_free(t->s);
+	char cmd[64];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", t->root);
+	assert_int_equal(system(cmd), 0);
+	free(t);
+	return 0;
+}
+
+/* --- 1: opening what the guest may not open ------------------------------ */
+
+struct bg_call {
+	struct t *t;
+	int type;
+};
+
+static void *bg_call_run(void *arg)
+{
+	struct bg_call *c = arg;
+	c->type = call(c->t);
+	return NULL;
+}
+
+/* Send the message built so far on a thread; a reply within two seconds
+ * is its type, and none is a failure (after opening name for writing, to
+ * let a worker stuck in open(2) of that FIFO go). */
+static int call_or_unblock(struct t *t, const char *fifo)
+{
+	struct bg_call c = { t, -1 };
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, bg_call_run, &c), 0);
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 2;
+	if (pthread_timedjoin_np(th, NULL, &until) != 0) {
+		int fd = open(in_root(t, fifo), O_RDWR | O_NONBLOCK);
+		pthread_join(th, NULL);
+		close(fd);
+		fail_msg("type %u on the FIFO blocked the server", t->m.b[4]);
+	}
+	return c.type;
+}
+
+static void test_lcreate_on_existing_fifo_does_not_block(void **state)
+{
+	struct t *t = *state;
+	mknod_(t, "fifo", S_IFIFO | 0644, 0, 0);
+	ok(t);
+	walk0(t, ROOT, F2, NULL);
+	ok(t);
+	lcreate(t, F2, "fifo", 0, 0644); /* O_RDONLY: waits for a writer */
+	assert_int_equal(call_or_unblock(t, "fifo"), RLERROR);
+	assert_int_equal(rep_u32(t, 7), ENXIO);
+	lcreate(t, F2, "fifo", 1, 0644); /* O_WRONLY: no reader, ENXIO either way */
+	assert_int_equal(call_or_unblock(t, "fifo"), RLERROR);
+	assert_int_equal(rep_u32(t, 7), ENXIO);
+	/* The fid is still the directory, and a plain name still works. */
+	lcreate(t, F2, "plain", 2, 0644);
+	ok(t);
+}
+
+static void test_lopen_of_fifo_does_not_block(void **state)
+{
+	struct t *t = *state;
+	mknod_(t, "fifo", S_IFIFO | 0644, 0, 0);
+	ok(t);
+	walk0(t, ROOT, F2, "fifo");
+	ok(t);
+	lopen(t, F2, 0);
+	assert_int_equal(call_or_unblock(t, "fifo"), RLERROR);
+	assert_int_equal(rep_u32(t, 7), ENXIO);
+}
+
+static void test_lcreate_on_existing_device_node_is_refused(void **state)
+{
+	struct t *t = *state;
+	/* A device node in the share: the host's, or one a privileged share made. */
+	if (mknod(in_root(t, "null"), S_IFCHR | 0600, makedev(1, 3)) < 0)
+		skip(); /* not root: no device nodes to test with */
+	walk0(t, ROOT, F2, NULL);
+	ok(t);
+	lcreate(t, F2, "null", 2, 0644);
+	assert_int_equal(err_of(t), ENXIO);
+	struct stat st;
+	assert_int_equal(lstat(in_root(t, "null"), &st), 0);
+	assert_int_equal(st.st_gid, getgid()); /* not chowned to the guest's gid */
+	walk0(t, ROOT, F3, "null");
+	ok(t);
+	lopen(t, F3, 2);
+	assert_int_equal(err_of(t), ENXIO);
+}
+
+static void test_lcreate_on_existing_file_keeps_its_owner(void **state)
+{
+	struct t *t = *state;
+	FILE *f = fopen(in_root(t, "file"), "w");
+	fclose(f);
+	walk0(t, ROOT, F2, NULL);
+	ok(t);
+	lcreate(t, F2, "file", 2, 0644);
+	ok(t);
+	struct stat st;
+	assert_int_equal(lstat(in_root(t, "file"), &st), 0);
+	assert_int_equal(st.st_gid, getgid());
+	walk0(t, ROOT, F3, NULL);
+	ok(t);
+	lcreate(t, F3, "file", 2 | 0200, 0644); /* O_EXCL */
+	assert_int_equal(err_of(t), EEXIST);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_lcreate_on_existing_fifo_does_not_block, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_lopen_of_fifo_does_not_block, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lcreate_on_existing_device_node_is_refused, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_lcreate_on_existing_file_keeps_its_owner, setup,
+						teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
