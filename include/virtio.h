@@ -239,6 +239,10 @@ struct virtio_dev *virtio_blk_create(struct vm *vm, int fd, int cow, uint64_t si
 /* Stop the workers of a virtio-blk device (at exit). */
 void virtio_blk_destroy(struct virtio_dev *d);
 
+/* Tests only: called by a copy-on-write fill between reading the image and
+ * writing the copy, to force an interleaving. NULL in microvm. */
+extern void (*blk_fill_hook)(void);
+
 /* virtio-console: guest output to out_fd, input from in_fd (-1: none);
  * listen_fd >= 0 accepts one connection at a time as both. */
 struct virtio_dev *virtio_console_create(struct vm *vm, int in_fd, int out_fd, int listen_fd);

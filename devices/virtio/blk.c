@@ -10,8 +10,9 @@
  * FILE, a sparse file of the same size. The file's own allocation map is the
  * record of what was written (SEEK_DATA/SEEK_HOLE), so FILE alone carries
  * the state across runs. A write that covers a block of FILE only in part
- * first copies that block from the image (excluding reads meanwhile). Discard and write-zeroes are not
- * offered: punching a hole in FILE would bring the image's data back.
+ * first copies that block from the image, excluding every other access to
+ * FILE meanwhile. Discard and write-zeroes are not offered: punching a hole
+ * in FILE would bring the image's data back.
  */
 #define _FILE_OFFSET_BITS 64
 #include <errno.h>
@@ -64,8 +65,9 @@ struct blk {
 	int fd;
 	int cow;		/* copy-on-write file, or -1 */
 	uint64_t cow_blk;	/* its allocation unit (a power of two >= 512) */
-	/* Written by partial-block writes (which fill the block from the image
-	 * first), read by reads: no read sees a block half filled. */
+	/* Exclusive for partial-block writes (which fill the block from the
+	 * image first), shared by reads and whole-block writes: no read sees a
+	 * block half filled, no fill copies the image over a guest's write. */
 	pthread_rwlock_t cow_lock;
 	uint64_t sectors;
 	bool readonly;
@@ -79,6 +81,8 @@ struct blk {
 	pthread_t workers[BLK_WORKERS];
 	struct blk_req *reqs;
 };
+
+void (*blk_fill_hook)(void);
 
 struct blk_hdr {
 	uint32_t type, reserved;
@@ -174,6 +178,8 @@ static int cow_fill(struct blk *b, off_t off)
 	size_t len = (uint64_t)off + b->cow_blk > size ? size - (uint64_t)off : b->cow_blk;
 	struct iovec v = { tmp, len };
 	int r = tmp && rw_full(b->fd, &v, 1, off, false) == 0 ? 0 : -1;
+	if (blk_fill_hook)
+		blk_fill_hook();
 	v = (struct iovec){ tmp, len };
 	if (r == 0)
 		r = rw_full(b->cow, &v, 1, off, true);
@@ -181,14 +187,18 @@ static int cow_fill(struct blk *b, off_t off)
 	return r;
 }
 
+/* Whole-block writes share the lock: they may run together, but not while
+ * a fill, which decided from the old allocation map, copies image data in. */
 static int cow_write(struct blk *b, struct iovec *iov, unsigned n, off_t off, off_t end)
 {
 	off_t mask = (off_t)b->cow_blk - 1;
-	if (!(off & mask) && !(end & mask))
-		return rw_full(b->cow, iov, n, off, true);
-	pthread_rwlock_wrlock(&b->cow_lock);
-	int r = cow_fill(b, off);
-	if (r == 0)
+	bool whole = !(off & mask) && !(end & mask);
+	if (whole)
+		pthread_rwlock_rdlock(&b->cow_lock);
+	else
+		pthread_rwlock_wrlock(&b->cow_lock);
+	int r = whole ? 0 : cow_fill(b, off);
+	if (r == 0 && !whole)
 		r = cow_fill(b, end - 1);
 	if (r == 0)
 		r = rw_full(b->cow, iov, n, off, true);

@@ -263,6 +263,87 @@ static void test_cow(void **state)
 	assert_int_equal(back[0], pat(0));
 }
 
+/* A request whose completion the caller waits for itself: its own header
+ * and status byte, data at data. Returns the head. */
+static uint16_t submit(struct t *t, uint32_t type, uint64_t sector, uint64_t data, uint32_t len)
+{
+	uint64_t h = fd_alloc(&t->f, 16, 16), st = fd_alloc(&t->f, 1, 1);
+	*(struct hdr *)fake_ptr(t->vm, h) = (struct hdr){ type, 0, sector };
+	struct fd_seg s[3] = { { h, 16, false }, { data, len, type == T_IN }, { st, 1, true } };
+	return fd_add(&t->f, 0, s, 3, false);
+}
+
+/* blk_fill_hook for the interleaving tests: say the fill is under way, then
+ * wait until the test lets it go on. */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool in_fill, go;
+} gate = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, false };
+
+static void gate_hook(void)
+{
+	struct timespec limit;
+	clock_gettime(CLOCK_REALTIME, &limit);
+	limit.tv_sec += 5;
+	pthread_mutex_lock(&gate.lock);
+	gate.in_fill = true;
+	pthread_cond_broadcast(&gate.cond);
+	while (!gate.go && pthread_cond_timedwait(&gate.cond, &gate.lock, &limit) == 0)
+		;
+	pthread_mutex_unlock(&gate.lock);
+}
+
+/* Start a partial-block write and return once its fill is held in the hook. */
+static void start_held_fill(struct t *t, uint64_t data)
+{
+	gate.in_fill = gate.go = false;
+	blk_fill_hook = gate_hook;
+	memset(fake_ptr(t->vm, data), 0xaa, 512);
+	submit(t, T_OUT, 1, data, 512); /* the second sector of block 0 */
+	pthread_mutex_lock(&gate.lock);
+	while (!gate.in_fill)
+		pthread_cond_wait(&gate.cond, &gate.lock);
+	pthread_mutex_unlock(&gate.lock);
+}
+
+static void release_fill(void)
+{
+	pthread_mutex_lock(&gate.lock);
+	gate.go = true;
+	pthread_cond_broadcast(&gate.cond);
+	pthread_mutex_unlock(&gate.lock);
+}
+
+/* Wait up to ms for the used index of queue 0 to reach idx. */
+static bool used_reaches(struct t *t, uint16_t idx, int ms)
+{
+	for (int i = 0; i < ms * 10; i++, usleep(100))
+		if (__atomic_load_n(&fd_used(&t->f, 0)[1], __ATOMIC_ACQUIRE) == idx)
+			return true;
+	return false;
+}
+
+/* A whole-block write lands while a partial write to the same block is
+ * copying the image into it: the image's copy must not overwrite it. */
+static void test_whole_block_write_during_partial_fill_is_kept(void **state)
+{
+	struct t *t = *state;
+	uint64_t part = t->data, whole = t->data + 4096;
+	start_held_fill(t, part);
+	memset(fake_ptr(t->vm, whole), 0xbb, 4096);
+	submit(t, T_OUT, 0, whole, 4096);
+	used_reaches(t, 1, 500); /* done, unless it waits for the fill (the fix) */
+	release_fill();
+	assert_true(used_reaches(t, 2, 5000));
+	blk_fill_hook = NULL;
+	uint8_t back[4096];
+	assert_int_equal(pread(t->cow, back, 4096, 0), 4096);
+	for (size_t i = 0; i < 4096; i++)
+		if (i < 512 || i >= 1024)
+			assert_int_equal(back[i], 0xbb);
+}
+
 static void test_hostile_requests(void **state)
 {
 	struct t *t = *state;
@@ -301,6 +382,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_readonly, setup_ro, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_requests, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cow, setup_cow, teardown),
+		cmocka_unit_test_setup_teardown(test_whole_block_write_during_partial_fill_is_kept,
+						setup_cow, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
