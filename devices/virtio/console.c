@@ -36,6 +36,7 @@ struct console {
 	bool want_in, want_out;
 	bool in_eof;
 	bool tx_busy;      /* tx holds a chain partly written */
+	unsigned tx_gen;   /* the queue's generation when tx was popped */
 	struct vq_chain tx, rx;
 	struct vq_cursor txc;
 	uint8_t config[12]; /* 5.3.4: cols, rows, max_nr_ports, emerg_wr: unused */
@@ -121,6 +122,8 @@ static void con_tx(struct console *c)
 	struct vq *vq = &c->dev->vq[TXQ];
 	bool pushed = false, broken = false;
 	pthread_mutex_lock(&vq->lock);
+	if (c->tx_busy && c->tx_gen != vq->gen)
+		c->tx_busy = false; /* QueueReady=0 took the chain back */
 	for (;;) {
 		if (!c->tx_busy) {
 			int r = vq_pop(vq, &c->tx);
@@ -141,6 +144,7 @@ static void con_tx(struct console *c)
 			}
 			vq_reader(&c->txc, &c->tx);
 			c->tx_busy = true;
+			c->tx_gen = vq->gen;
 		}
 		if (!tx_flush(c))
 			break;

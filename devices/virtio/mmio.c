@@ -151,7 +151,11 @@ static void queue_ready(struct virtio_dev *d, struct vq *vq, uint32_t v)
 {
 	pthread_mutex_lock(&vq->lock);
 	if (!v) {
+		/* The driver takes its buffers back: completions still in
+		 * flight carry the old generation and are dropped, as after a
+		 * reset, instead of landing in the ring set up next. */
 		vq->ready = false;
+		vq->gen++;
 	} else if (!vq->ready) {
 		vq->event_idx = d->driver_features & (1ULL << VIRTIO_F_EVENT_IDX);
 		vq->indirect = d->driver_features & (1ULL << VIRTIO_F_INDIRECT_DESC);

@@ -344,6 +344,27 @@ static void test_whole_block_write_during_partial_fill_is_kept(void **state)
 			assert_int_equal(back[i], 0xbb);
 }
 
+/* QueueReady=0 while a request is in flight, then the queue set up again on
+ * new rings: the old request's completion must not land in the new ring. */
+static void test_queue_ready_zero_drops_late_completion(void **state)
+{
+	struct t *t = *state;
+	start_held_fill(t, t->data);
+	fd_wr(&t->f, 0x030, 0);
+	fd_wr(&t->f, 0x044, 0);
+	assert_int_equal(fd_rd(&t->f, 0x044), 0);
+	fd_queue_setup(&t->f, 0, 128);
+	release_fill();
+	usleep(100000); /* time for the held request to finish */
+	blk_fill_hook = NULL;
+	assert_int_equal(fd_used(&t->f, 0)[1], 0);
+	uint16_t head = submit(t, T_IN, 0, t->data, 512);
+	uint32_t id;
+	assert_int_equal(fd_wait(&t->f, 0, &id, NULL), 1);
+	assert_int_equal(id, head);
+	assert_int_equal(fd_used(&t->f, 0)[1], 1);
+}
+
 static void test_hostile_requests(void **state)
 {
 	struct t *t = *state;
@@ -383,6 +404,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hostile_requests, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cow, setup_cow, teardown),
 		cmocka_unit_test_setup_teardown(test_whole_block_write_during_partial_fill_is_kept,
+						setup_cow, teardown),
+		cmocka_unit_test_setup_teardown(test_queue_ready_zero_drops_late_completion,
 						setup_cow, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -138,6 +138,26 @@ static void test_tx_back_pressure(void **state)
 		assert_int_equal(fd_wait(&t->f, TXQ, NULL, NULL), 1);
 }
 
+/* QueueReady=0 while a transmit chain waits for the host, then the queue
+ * set up again: the old chain must not come back in the new ring. */
+static void test_queue_ready_zero_drops_pending_output(void **state)
+{
+	struct t *t = *state;
+	enum { SZ = 64 << 10 };
+	uint64_t data = fd_alloc(&t->f, SZ, 4096);
+	struct fd_seg s = { data, SZ, false };
+	fd_add(&t->f, TXQ, &s, 1, false);
+	fd_settle();
+	assert_int_equal(fd_used(&t->f, TXQ)[1], 0); /* more than the socket holds */
+	fd_wr(&t->f, 0x030, TXQ);
+	fd_wr(&t->f, 0x044, 0);
+	fd_queue_setup(&t->f, TXQ, 64);
+	static uint8_t buf[SZ];
+	read_all(t->host, buf, SZ);
+	fd_settle();
+	assert_int_equal(fd_used(&t->f, TXQ)[1], 0);
+}
+
 /* No receive buffers: host input stays in the socket until some arrive. */
 static void test_rx_back_pressure(void **state)
 {
@@ -244,6 +264,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_guest_to_host), T(test_tx_used_at_notify), T(test_host_to_guest), T(test_tx_back_pressure),
+		T(test_queue_ready_zero_drops_pending_output),
 		T(test_rx_back_pressure), T(test_host_gone), T(test_rx_chain_without_writable),
 		cmocka_unit_test(test_socket_clients),
 	};
