@@ -296,6 +296,10 @@ int p9_readdir(struct p9_op *op)
 			size_t need = 13 + 8 + 1 + 2 + strlen(d->d_name);
 			/* The next Treaddir starts from the last entry's offset. */
 			if (used + need > count) {
+				/* Not even one entry: an empty reply would be the end
+				 * of the directory to the client; getdents64 says
+				 * EINVAL for a buffer this small. */
+				r = used ? 0 : -EINVAL;
 				full = true;
 				break;
 			}

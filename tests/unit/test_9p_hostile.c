@@ -254,6 +254,52 @@ static void test_lcreate_on_existing_file_keeps_its_owner(void **state)
 	assert_int_equal(err_of(t), EEXIST);
 }
 
+/* --- 13a: a readdir too small for one entry ------------------------------ */
+
+static void readdir_(struct t *t, uint32_t fid, uint64_t off, uint32_t count)
+{
+	m_u32(start(t, P9_TREADDIR), fid);
+	m_u64(&t->m, off);
+	m_u32(&t->m, count);
+}
+
+static void test_readdir_with_count_below_one_entry_is_not_eof(void **state)
+{
+	struct t *t = *state;
+	FILE *f = fopen(in_root(t, "a-rather-long-name-for-one-entry"), "w");
+	fclose(f);
+	walk0(t, ROOT, F2, NULL);
+	ok(t);
+	lopen(t, F2, 0200000); /* O_DIRECTORY */
+	ok(t);
+	/* 24 bytes hold no entry (qid, offset, type, name: 24 + the name). */
+	readdir_(t, F2, 0, 24);
+	assert_int_equal(err_of(t), EINVAL);
+	readdir_(t, F2, 0, 0);
+	assert_int_equal(err_of(t), EINVAL);
+	/* Room for "." or "..": one entry, not an error. */
+	readdir_(t, F2, 0, 26);
+	ok(t);
+	assert_in_range(rep_u32(t, 7), 25, 26);
+	/* A reply buffer too small for one entry is the same case. */
+	readdir_(t, F2, 0, 8192);
+	assert_int_equal(call_room(t, 7 + 4 + 20), RLERROR);
+	assert_int_equal(rep_u32(t, 7), EINVAL);
+	/* The real end of the directory is still an empty reply. */
+	readdir_(t, F2, 0, 8192);
+	ok(t);
+	uint64_t last = 0;
+	for (uint32_t at = 11, n = rep_u32(t, 7); at < 11 + n;) {
+		uint16_t len;
+		memcpy(&last, t->rep + at + 13, 8);
+		memcpy(&len, t->rep + at + 22, 2);
+		at += 24 + len;
+	}
+	readdir_(t, F2, last, 8192);
+	ok(t);
+	assert_int_equal(rep_u32(t, 7), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -264,6 +310,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_lcreate_on_existing_file_keeps_its_owner, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_readdir_with_count_below_one_entry_is_not_eof,
+						setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
