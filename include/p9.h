@@ -31,6 +31,12 @@
 /* Fids one session may hold (each holds host fds) unless p9_server_new
  * is given a lower cap. */
 #define P9_DEFAULT_MAX_FIDS 65536
+/* Host fds one fid may hold at once: its own, its open file, and the
+ * directory's that a Tlcreate keeps until the fid goes. */
+#define P9_FDS_PER_FID 3
+/* Host fds a request holds for a moment beyond its fids' (a walk up
+ * through "..": two of its own, two to check the parent). */
+#define P9_FDS_PER_REQUEST 4
 /* Bytes of xattr values all fids may buffer at once. */
 #define P9_XATTR_BUDGET (16u << 20)
 
@@ -103,6 +109,12 @@ struct p9_server;
  * its own O_PATH copy). readonly refuses every change with EROFS; max_fids
  * caps the fids (0: P9_DEFAULT_MAX_FIDS). Returns NULL with errno set. */
 struct p9_server *p9_server_new(int root_fd, bool readonly, unsigned max_fids);
+
+/* The fids each of nshares shares may hold when microvm may have nofile
+ * fds (RLIMIT_NOFILE) and threads workers per share run requests: what is
+ * left after microvm's own fds, at P9_FDS_PER_FID each (at least 1, at
+ * most P9_DEFAULT_MAX_FIDS). */
+unsigned p9_fid_budget(uint64_t nofile, unsigned nshares, unsigned threads);
 
 /* Close every fid and free s (no request may be in flight). */
 void p9_server_free(struct p9_server *s);

@@ -174,6 +174,21 @@ struct p9_fid *p9_fid_remove(struct p9_server *s, uint32_t num)
 	return f;
 }
 
+/* Fds microvm keeps for itself: KVM, vCPUs, eventfds, disks, sockets. */
+#define MICROVM_FDS 256
+
+unsigned p9_fid_budget(uint64_t nofile, unsigned nshares, unsigned threads)
+{
+	if (nshares == 0)
+		nshares = 1;
+	/* Each share also holds its root and /proc/self/fd. */
+	uint64_t keep = MICROVM_FDS + nshares * (2 + (uint64_t)threads * P9_FDS_PER_REQUEST);
+	if (keep > nofile / 2)
+		keep = nofile / 2; /* a tiny limit: leave microvm half of it */
+	uint64_t per = (nofile - keep) / P9_FDS_PER_FID / nshares;
+	return per < 1 ? 1 : per < P9_DEFAULT_MAX_FIDS ? (unsigned)per : P9_DEFAULT_MAX_FIDS;
+}
+
 int p9_xattr_reserve(struct p9_server *s, size_t n)
 {
 	int r = 0;

@@ -316,13 +316,13 @@ static int share_parse(const char *v)
 	return 0;
 }
 
-/* Each fid may hold two fds: raise the soft limit to the hard one (and the
- * hard one as far as root may) and split what that allows between shares. */
+/* Raise the soft fd limit to the hard one (and the hard one as far as root
+ * may), then let the fids of all shares have what microvm does not need. */
 static unsigned fid_cap(void)
 {
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
-		return 1024;
+		return p9_fid_budget(1024, nshares, P9_WORKERS);
 	if (rl.rlim_max < (1u << 20)) {
 		struct rlimit more = { 1u << 20, 1u << 20 };
 		if (setrlimit(RLIMIT_NOFILE, &more) == 0)
@@ -331,8 +331,7 @@ static unsigned fid_cap(void)
 	rl.rlim_cur = rl.rlim_max;
 	setrlimit(RLIMIT_NOFILE, &rl);
 	getrlimit(RLIMIT_NOFILE, &rl);
-	uint64_t per = rl.rlim_cur > 1024 ? (rl.rlim_cur - 512) / 2 / nshares : 256;
-	return per < P9_DEFAULT_MAX_FIDS ? (unsigned)per : P9_DEFAULT_MAX_FIDS;
+	return p9_fid_budget(rl.rlim_cur, nshares, P9_WORKERS);
 }
 
 static int share_setup(struct vm *vm)

@@ -300,6 +300,57 @@ static void test_readdir_with_count_below_one_entry_is_not_eof(void **state)
 	assert_int_equal(rep_u32(t, 7), 0);
 }
 
+/* --- 8: fids up to the fd limit ------------------------------------------ */
+
+static struct rlimit saved_nofile;
+
+static int setup_fd_limit(void **state)
+{
+	/* 2048 fds, a limit at which a budget of two fds per fid overshoots. */
+	getrlimit(RLIMIT_NOFILE, &saved_nofile);
+	struct rlimit low = { 2048, saved_nofile.rlim_max };
+	if (saved_nofile.rlim_max < 2048 || setrlimit(RLIMIT_NOFILE, &low) < 0)
+		return -1;
+	*state = make(0, p9_fid_budget(2048, 1, 4));
+	return 0;
+}
+
+static int teardown_fd_limit(void **state)
+{
+	teardown(state);
+	setrlimit(RLIMIT_NOFILE, &saved_nofile);
+	return 0;
+}
+
+static void test_fids_opened_to_the_fd_limit_get_emfile_not_the_monitor(void **state)
+{
+	struct t *t = *state;
+	char name[16];
+	/* Every fid a created file: its own fd, the open file, the old directory's. */
+	uint32_t fid = F2;
+	for (;; fid++) {
+		walk0(t, ROOT, fid, NULL);
+		if (call(t) == RLERROR)
+			break;
+		snprintf(name, sizeof(name), "f%u", fid);
+		lcreate(t, fid, name, 2, 0644);
+		if (call(t) == RLERROR)
+			fail_msg("Tlcreate of fid %u: Rlerror %u: microvm ran out of fds", fid,
+				 rep_u32(t, 7));
+	}
+	/* The cap said no, not the host: a walk only dups one fd. */
+	assert_int_equal(rep_u32(t, 7), EMFILE);
+	if (p9_fid_count(t->s) != p9_fid_budget(2048, 1, 4))
+		fail_msg("a walk failed at %u fids, below the cap of %u: microvm ran out of fds",
+			 p9_fid_count(t->s), p9_fid_budget(2048, 1, 4));
+	/* What is left is microvm's: enough for every worker's request and more. */
+	int fds[64];
+	for (int i = 0; i < 64; i++)
+		assert_true((fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0);
+	for (int i = 0; i < 64; i++)
+		close(fds[i]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -312,6 +363,9 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_readdir_with_count_below_one_entry_is_not_eof,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_fids_opened_to_the_fd_limit_get_emfile_not_the_monitor, setup_fd_limit,
+			teardown_fd_limit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
