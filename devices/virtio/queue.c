@@ -63,7 +63,7 @@ static volatile struct vq_used_elem *used_ring(struct vq *vq)
 
 /* Walk state: the table being followed (the ring's or an indirect one). */
 struct walk {
-	volatile struct vq_desc *table;
+	const uint8_t *table; /* bytes: an indirect table may be unaligned */
 	uint32_t n;     /* entries in table */
 	uint32_t steps; /* descriptors followed in this table */
 	bool in_indirect;
@@ -98,7 +98,9 @@ static int enter_indirect(const struct vq *vq, struct walk *w, const struct vq_d
 {
 	if (!vq->indirect || w->in_indirect || (d->flags & VQ_DESC_F_NEXT))
 		return -EBADMSG;
-	if (d->len == 0 || d->len % sizeof(struct vq_desc) || (d->addr & 15))
+	/* 2.7.5.3.1: whole descriptors; unlike the ring's table (2.7), an
+	 * indirect one has no alignment requirement. */
+	if (d->len == 0 || d->len % sizeof(struct vq_desc))
 		return -EBADMSG;
 	w->table = vm_gpa_ptr(vq->vm, d->addr, d->len);
 	if (!w->table)
@@ -109,17 +111,27 @@ static int enter_indirect(const struct vq *vq, struct walk *w, const struct vq_d
 	return 0;
 }
 
+/* Copy descriptor idx out of the table once (the driver may rewrite it
+ * meanwhile), bytewise since the table may be unaligned; the barrier keeps
+ * the compiler from reading guest memory again instead of the copy. */
+static struct vq_desc desc_copy(const struct walk *w, uint32_t idx)
+{
+	struct vq_desc d;
+	memcpy(&d, w->table + (size_t)idx * sizeof(d), sizeof(d));
+	__asm__ volatile("" ::: "memory");
+	return d;
+}
+
 static int chain_walk(const struct vq *vq, struct vq_chain *c)
 {
-	struct walk w = { vq->desc, vq->size, 0, false };
+	struct walk w = { (const uint8_t *)vq->desc, vq->size, 0, false };
 	uint32_t idx = c->head;
 	for (;;) {
 		/* Bounding the steps by the table size rejects loops
 		 * (2.7.5.1) and chains longer than the queue (2.7.5.3.1). */
 		if (idx >= w.n || ++w.steps > w.n)
 			return -EBADMSG;
-		volatile struct vq_desc *src = &w.table[idx];
-		struct vq_desc d = { src->addr, src->len, src->flags, src->next };
+		struct vq_desc d = desc_copy(&w, idx);
 		int r;
 		if (d.flags & VQ_DESC_F_INDIRECT) {
 			if ((r = enter_indirect(vq, &w, &d)) < 0)

@@ -249,6 +249,25 @@ static void test_indirect_bad_len(void **state)
 	assert_int_equal(pop1(r, 2), -EBADMSG);
 }
 
+/* 2.7.5.3.1 asks no alignment of an indirect table: one at an odd address
+ * is walked like any other, and still bounded by guest RAM. */
+static void test_indirect_table_at_odd_address(void **state)
+{
+	struct ring *r = *state;
+	uint64_t t = FAKE_RAM_GPA + 0x3003;
+	struct vq_desc tab[2] = { { r->buf, 16, VQ_DESC_F_NEXT, 1 },
+				  { r->buf + 16, 64, VQ_DESC_F_WRITE, 0 } };
+	memcpy(fake_ptr(r->vm, t), tab, sizeof(tab));
+	set(r, 0, t, sizeof(tab), VQ_DESC_F_INDIRECT, 0);
+	assert_int_equal(pop1(r, 0), 1);
+	assert_int_equal(r->c.nout, 1);
+	assert_int_equal(r->c.nin, 1);
+	assert_int_equal(r->c.in_len, 64);
+	assert_ptr_equal(r->c.iov[1].iov_base, fake_ptr(r->vm, r->buf + 16));
+	set(r, 1, FAKE_RAM_GPA + RAM - 17, 32, VQ_DESC_F_INDIRECT, 0); /* past RAM's end */
+	assert_int_equal(pop1(r, 1), -EBADMSG);
+}
+
 static void test_indirect_loop(void **state)
 {
 	struct ring *r = *state;
@@ -335,8 +354,8 @@ int main(void)
 		T(test_loop), T(test_self_loop), T(test_too_long), T(test_read_after_write),
 		T(test_addr_outside_ram), T(test_total_over_4g), T(test_indirect_not_negotiated),
 		T(test_indirect_nested), T(test_indirect_with_next), T(test_indirect_bad_len),
-		T(test_indirect_loop), T(test_setup_rejects), T(test_event_idx),
-		T(test_no_interrupt_flag),
+		T(test_indirect_loop), T(test_indirect_table_at_odd_address), T(test_setup_rejects),
+		T(test_event_idx), T(test_no_interrupt_flag),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
