@@ -470,6 +470,27 @@ static void close_fd(int *fd)
 	*fd = -1;
 }
 
+static void close_pair(int fd[2])
+{
+	close_fd(&fd[0]);
+	close_fd(&fd[1]);
+}
+
+/* The console socketpair and the serial pipes; none of them is left open
+ * when one fails (EMFILE), or every failed start would leak fds. */
+static int channels(struct ctx *x, int sv[2], int in[2], int out[2])
+{
+	sv[0] = sv[1] = in[0] = in[1] = out[0] = out[1] = -1;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return ctx_fail(x, "socketpair: %s", strerror(errno));
+	if (pipe2(in, O_CLOEXEC) == 0 && pipe2(out, O_CLOEXEC) == 0)
+		return 0;
+	int e = errno;
+	close_pair(sv);
+	close_pair(in);
+	return ctx_fail(x, "pipe: %s", strerror(e));
+}
+
 int machine_spawn(struct ctx *x, struct machine *m)
 {
 	if (check_options(x, m) || prepare_state(x, m))
@@ -479,10 +500,10 @@ int machine_spawn(struct ctx *x, struct machine *m)
 		return -1;
 	}
 	int sv[2], in[2], out[2];
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-		return ctx_fail(x, "socketpair: %s", strerror(errno));
-	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0)
-		return ctx_fail(x, "pipe: %s", strerror(errno));
+	if (channels(x, sv, in, out) < 0) {
+		net_closed(m);
+		return -1;
+	}
 	char **argv = m->d->qemu ? qemu_argv(m, CONSOLE_FD) : build_argv(m);
 	pid_t parent = getpid();
 	pid_t pid = fork();
