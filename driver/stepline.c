@@ -22,6 +22,8 @@ static int words(const char *line, char ***out)
 		if (!*p)
 			break;
 		char *word = calloc(strlen(p) + 1, 1), *o = word;
+		if (!word)
+			abort(); /* out of memory, as everywhere in the driver */
 		char q = 0;
 		for (; *p && (q || (*p != ' ' && *p != '\t' && *p != '\n')); p++) {
 			if (q == '\'' && *p == '\'')
@@ -37,7 +39,10 @@ static int words(const char *line, char ***out)
 			else
 				*o++ = *p;
 		}
-		w = realloc(w, (size_t)(n + 1) * sizeof(char *));
+		char **more = reallocarray(w, (size_t)n + 1, sizeof(char *));
+		if (!more)
+			abort();
+		w = more;
 		w[n++] = word;
 		if (q) {
 			*out = w;

@@ -463,23 +463,39 @@ int test_parse(const char *text, size_t len, const char *file, const char *dir,
 	return 0;
 }
 
+/* A test.json is small: the bound keeps a FIFO or /dev/zero named by
+ * mistake from taking the host's memory. */
+#define TEST_FILE_MAX (16 << 20)
+
+/* The file's bytes, or NULL with errno set (EFBIG past TEST_FILE_MAX). */
 static char *read_all(const char *file, size_t *len)
 {
 	FILE *f = fopen(file, "rb");
 	if (!f)
 		return NULL;
-	size_t cap = 4096, n = 0;
+	size_t cap = 4096, n = 0, r;
 	char *b = malloc(cap);
-	size_t r;
-	while ((r = fread(b + n, 1, cap - n, f)) > 0) {
+	int e = b ? 0 : ENOMEM;
+	while (!e && (r = fread(b + n, 1, cap - n, f)) > 0) {
 		n += r;
-		if (n == cap)
-			b = realloc(b, cap *= 2);
+		if (n > TEST_FILE_MAX)
+			e = EFBIG;
+		else if (n == cap) {
+			char *more = realloc(b, cap * 2);
+			if (!more) {
+				e = ENOMEM;
+				break;
+			}
+			b = more;
+			cap *= 2;
+		}
 	}
-	int bad = ferror(f);
+	if (!e && ferror(f))
+		e = errno ? errno : EIO;
 	fclose(f);
-	if (bad) {
+	if (e) {
 		free(b);
+		errno = e;
 		return NULL;
 	}
 	*len = n;
@@ -491,6 +507,9 @@ int test_load(const char *file, bool check_files, struct test **out, char *err, 
 	struct lerr e = { file, err, errlen };
 	size_t len;
 	char *text = read_all(file, &len);
+	if (!text && errno == EFBIG)
+		return lbad(&e, NULL, "cannot read: larger than %d MiB, the bound for a test.json",
+			    TEST_FILE_MAX >> 20);
 	if (!text)
 		return lbad(&e, NULL, "cannot read: %s", strerror(errno));
 	char *abs = realpath(file, NULL);
