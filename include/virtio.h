@@ -196,7 +196,7 @@ struct virtio_dev {
 	int irqfd;                   /* eventfd wired to irq (KVM irqfd) */
 	int kick[VIRTIO_MAX_QUEUES]; /* eventfds wired to QueueNotify (ioeventfd) */
 	struct vq vq[VIRTIO_MAX_QUEUES];
-	bool warned_access;
+	bool warned_access, warned_order;
 };
 
 /* Create the transport for a device and place it in the next virtio-mmio

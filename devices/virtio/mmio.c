@@ -138,6 +138,14 @@ static void status_write(struct virtio_dev *d, uint32_t v)
 			 (unsigned long long)d->driver_features, (unsigned long long)d->features);
 		v &= ~VIRTIO_STATUS_FEATURES_OK;
 	}
+	/* 3.1.1: DRIVER_OK comes after FEATURES_OK stuck; until then the
+	 * features, and so the queues' formats, are not settled. */
+	if ((v & VIRTIO_STATUS_DRIVER_OK) && !((d->status | v) & VIRTIO_STATUS_FEATURES_OK)) {
+		log_guest_once(&d->warned_order, "%s: DRIVER_OK without FEATURES_OK ignored",
+			       d->name);
+		v &= ~VIRTIO_STATUS_DRIVER_OK;
+		added &= ~VIRTIO_STATUS_DRIVER_OK;
+	}
 	/* 2.1.2: the driver never clears bits; NEEDS_RESET is ours to set. */
 	d->status |= v & (VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FAILED |
 			  VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
@@ -179,6 +187,14 @@ static void queue_write(struct virtio_dev *d, uint64_t off, uint32_t v)
 	if (d->queue_sel >= d->nqueues)
 		return;
 	struct vq *vq = &d->vq[d->queue_sel];
+	if (off == REG_QUEUE_READY && v && !(d->status & VIRTIO_STATUS_FEATURES_OK)) {
+		/* 3.1.1: queues are set up after FEATURES_OK, which fixes the
+		 * ring features (EVENT_IDX, INDIRECT_DESC) read at QueueReady;
+		 * ignored, QueueReady reads back 0. */
+		log_guest_once(&d->warned_order, "%s: QueueReady before FEATURES_OK ignored",
+			       d->name);
+		return;
+	}
 	if (off == REG_QUEUE_READY) {
 		queue_ready(d, vq, v);
 		return;

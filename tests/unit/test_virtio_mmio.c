@@ -97,6 +97,43 @@ static void test_features_not_offered(void **state)
 	assert_false(fd_rd(&t->f, 0x070) & VIRTIO_STATUS_FEATURES_OK);
 }
 
+/* The driver reset, acknowledged and accepted features, without FEATURES_OK. */
+static void start_without_features_ok(struct t *t)
+{
+	t->f = (struct fakedrv){ .vm = t->vm, .dev = t->dev, .brk = FAKE_RAM_GPA };
+	fd_wr(&t->f, 0x070, 0);
+	fd_wr(&t->f, 0x070, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	fd_wr(&t->f, 0x024, 1);
+	fd_wr(&t->f, 0x020, 1); /* VERSION_1 */
+}
+
+/* 3.1.1: DRIVER_OK before FEATURES_OK: the device does not go live. */
+static void test_driver_ok_without_features_ok_ignored(void **state)
+{
+	struct t *t = *state;
+	start_without_features_ok(t);
+	fd_wr(&t->f, 0x070, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+				    VIRTIO_STATUS_DRIVER_OK);
+	assert_false(fd_rd(&t->f, 0x070) & VIRTIO_STATUS_DRIVER_OK);
+	/* The proper sequence after a reset still works. */
+	assert_int_equal(fd_init(&t->f, t->vm, t->dev, ALL_FEATURES, 8), OK_STATUS);
+}
+
+/* 3.1.1: QueueReady before FEATURES_OK (features, and so the ring's format,
+ * not settled yet) is ignored and reads back 0. */
+static void test_queue_ready_before_features_ok_ignored(void **state)
+{
+	struct t *t = *state;
+	start_without_features_ok(t);
+	fd_queue_setup(&t->f, 0, 8);
+	assert_int_equal(fd_rd(&t->f, 0x044), 0);
+	assert_false(fd_rd(&t->f, 0x070) & VIRTIO_STATUS_NEEDS_RESET);
+	fd_wr(&t->f, 0x070, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+				    VIRTIO_STATUS_FEATURES_OK);
+	fd_wr(&t->f, 0x044, 1);
+	assert_int_equal(fd_rd(&t->f, 0x044), 1);
+}
+
 static void test_bad_ring_needs_reset(void **state)
 {
 	struct t *t = *state;
@@ -190,7 +227,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_identity), T(test_init_and_rng), T(test_features_without_version1),
-		T(test_features_not_offered), T(test_bad_ring_needs_reset), T(test_bad_queue_size),
+		T(test_features_not_offered), T(test_driver_ok_without_features_ok_ignored),
+		T(test_queue_ready_before_features_ok_ignored), T(test_bad_ring_needs_reset), T(test_bad_queue_size),
 		T(test_corrupt_avail_needs_reset), T(test_bad_chain_returned_empty),
 		T(test_reset_clears), T(test_odd_accesses),
 	};
