@@ -21,9 +21,6 @@ void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Print "PROG: MSG\n" to stderr when log_verbose is set. */
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Like log_error, then exit(status). Only for main()-level code paths. */
-void log_fatal(int status, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3), noreturn));
 
 /* Report a hostile or broken guest request once per (site) rather than
  * flooding the log: log_warn the first time *once is false. */

@@ -1,6 +1,5 @@
 /* log.c - one-line diagnostics on stderr. */
 #include <stdio.h>
-#include <stdlib.h>
 
 #include "log.h"
 
@@ -39,13 +38,4 @@ void log_debug(const char *fmt, ...)
 	va_start(ap, fmt);
 	vlog("", fmt, ap);
 	va_end(ap);
-}
-
-void log_fatal(int status, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vlog("", fmt, ap);
-	va_end(ap);
-	exit(status);
 }
