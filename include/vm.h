@@ -68,7 +68,8 @@ struct vm {
 	struct vcpu vcpus[VM_MAX_CPUS];
 	struct bus bus[BUS_NSPACES];
 	struct eventloop *el;
-	/* Set once by the first vm_request_exit(); the status microvm exits with. */
+	/* Set once by the first vm_request_exit(), after it set exiting; the
+	 * status microvm exits with, valid once exit_efd was written. */
 	atomic_int exit_status;
 	atomic_bool exiting;
 	int exit_efd; /* eventfd the main thread waits on for the exit request */
@@ -100,6 +101,11 @@ int vm_ram_setup(struct vm *vm);
 /* Ask the VM to stop with status: the first caller wins, vCPUs are kicked
  * out of KVM_RUN and the main thread wakes up. Safe from any thread. */
 void vm_request_exit(struct vm *vm, enum vm_status status, const char *why);
+
+/* Wait until the VM is asked to stop; a signal read from sigfd (a
+ * signalfd) becomes a VM_EXIT_SIGNAL request. Returns the status of the
+ * first request, once it is recorded. Main thread. */
+int vm_wait_exit(struct vm *vm, int sigfd);
 
 /* Raise (level=1) or lower (0) guest interrupt line irq through the
  * in-kernel irqchip. Returns 0 or -errno. */

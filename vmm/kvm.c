@@ -2,11 +2,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -89,6 +91,8 @@ int kvm_open(struct vm *vm)
 void vm_request_exit(struct vm *vm, enum vm_status status, const char *why)
 {
 	bool expected = false;
+	/* The first request wins; its status is published by the eventfd
+	 * write below (vm_wait_exit returns only after it). */
 	if (!atomic_compare_exchange_strong(&vm->exiting, &expected, true))
 		return;
 	atomic_store(&vm->exit_status, status);
@@ -96,6 +100,28 @@ void vm_request_exit(struct vm *vm, enum vm_status status, const char *why)
 	uint64_t one = 1;
 	if (write(vm->exit_efd, &one, sizeof(one)) < 0)
 		log_error("exit eventfd: %m");
+}
+
+int vm_wait_exit(struct vm *vm, int sigfd)
+{
+	struct pollfd p[2] = { { vm->exit_efd, POLLIN, 0 }, { sigfd, POLLIN, 0 } };
+	for (;;) {
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return VM_EXIT_ERROR;
+		}
+		if (p[1].revents) {
+			struct signalfd_siginfo si;
+			if (read(sigfd, &si, sizeof(si)) == sizeof(si))
+				vm_request_exit(vm, VM_EXIT_SIGNAL, strsignal(si.ssi_signo));
+		}
+		/* The eventfd, not `exiting`, says the status is there: the
+		 * first requester sets exiting before it stores the status, so
+		 * a signal arriving in between must not read it early. */
+		if (p[0].revents)
+			return atomic_load(&vm->exit_status);
+	}
 }
 
 int vm_set_irq(struct vm *vm, unsigned irq, int level)

@@ -1,6 +1,5 @@
 /* main.c - microvm: boot a Linux kernel under KVM, exit with how it stopped. */
 #include <errno.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,23 +89,6 @@ static int vm_build(struct vm *vm)
 	return r;
 }
 
-/* Wait for the guest to stop or a signal to arrive; returns the status. */
-static int vm_wait(struct vm *vm, int sigfd)
-{
-	struct pollfd p[2] = { { vm->exit_efd, POLLIN, 0 }, { sigfd, POLLIN, 0 } };
-	for (;;) {
-		if (poll(p, 2, -1) < 0 && errno != EINTR)
-			return VM_EXIT_ERROR;
-		if (p[1].revents) {
-			struct signalfd_siginfo si;
-			if (read(sigfd, &si, sizeof(si)) == sizeof(si))
-				vm_request_exit(vm, VM_EXIT_SIGNAL, strsignal(si.ssi_signo));
-		}
-		if (atomic_load(&vm->exiting))
-			return atomic_load(&vm->exit_status);
-	}
-}
-
 int main(int argc, char **argv)
 {
 	static struct vm vm;
@@ -137,7 +119,7 @@ int main(int argc, char **argv)
 	pthread_t elt;
 	if (pthread_create(&elt, NULL, eventloop_thread, &vm) != 0 || vcpu_start_all(&vm) < 0)
 		return VM_EXIT_ERROR;
-	int status = vm_wait(&vm, sigfd);
+	int status = vm_wait_exit(&vm, sigfd);
 	vcpu_stop_all(&vm);
 	el_stop(vm.el);
 	pthread_join(elt, NULL);
