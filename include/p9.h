@@ -105,10 +105,18 @@ struct p9_req {
 
 struct p9_server;
 
+/* p9_server_new flags. */
+enum {
+	P9_READONLY = 1,   /* refuse every change with EROFS */
+	P9_PRIVILEGED = 2, /* let the guest set setuid and setgid bits and
+			    * security.* and trusted.* xattrs, and make device
+			    * nodes (refused otherwise) */
+};
+
 /* Serve the directory open as root_fd (any fd naming it; the server keeps
- * its own O_PATH copy). readonly refuses every change with EROFS; max_fids
- * caps the fids (0: P9_DEFAULT_MAX_FIDS). Returns NULL with errno set. */
-struct p9_server *p9_server_new(int root_fd, bool readonly, unsigned max_fids);
+ * its own O_PATH copy) with P9_ flags; max_fids caps the fids (0:
+ * P9_DEFAULT_MAX_FIDS). Returns NULL with errno set. */
+struct p9_server *p9_server_new(int root_fd, unsigned flags, unsigned max_fids);
 
 /* The fids each of nshares shares may hold when microvm may have nofile
  * fds (RLIMIT_NOFILE) and threads workers per share run requests: what is

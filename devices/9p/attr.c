@@ -131,7 +131,7 @@ int p9_setattr(struct p9_op *op)
 	if (valid & ATTR_MODE) {
 		if (S_ISLNK(f->mode))
 			r = -EOPNOTSUPP;
-		else if (fchmodat(op->s->proc_fd, name, mode & 07777, 0) < 0)
+		else if (fchmodat(op->s->proc_fd, name, p9_perm(op->s, mode, S_ISDIR(f->mode)), 0) < 0)
 			r = -errno;
 	}
 	if (r == 0 && (valid & (ATTR_UID | ATTR_GID)) &&

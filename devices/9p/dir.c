@@ -4,6 +4,7 @@
  * symlink, so nothing lands outside the share. */
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "server.h"
@@ -21,11 +22,13 @@ static struct p9_fid *dir_fid(struct p9_op *op, uint32_t num)
 	return f;
 }
 
-/* Reply with the qid of name, just made in dirfd, after giving it its owner. */
-static int made(struct p9_op *op, int dirfd, const char *name, uint32_t uid, uint32_t gid)
+/* Reply with the qid of name, just made in dirfd with mode, after giving it
+ * its owner. */
+static int made(struct p9_op *op, int dirfd, const char *name, uint32_t uid, uint32_t gid,
+		mode_t mode)
 {
 	struct stat st;
-	p9_set_owner(dirfd, name, uid, gid);
+	p9_set_owner(op->s, dirfd, name, uid, gid, mode);
 	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
 	p9_put_qid(op->s, &op->out, &st);
@@ -68,35 +71,38 @@ int p9_symlink(struct p9_op *op)
 	struct p9_fid *f = r < 0 ? NULL : dir_fid(op, num);
 	if (!f)
 		return r < 0 ? r : -EBADF;
-	r = symlinkat(target, f->fd, name) < 0 ? -errno : made(op, f->fd, name, f->uid, gid);
+	r = symlinkat(target, f->fd, name) < 0 ? -errno : made(op, f->fd, name, f->uid, gid, 0);
 	p9_fid_put(op->s, f);
 	return r;
 }
 
 /* Tmknod dfid[4] name[s] mode[4] major[4] minor[4] gid[4] -> qid[13].
- * FIFOs, sockets and regular files only: a device node made by the guest
- * would be a real host device to anyone on the host who opens it. */
+ * FIFOs, sockets and regular files only unless the share is privileged: a
+ * device node made by the guest would be a real host device to anyone on
+ * the host who opens it (the server itself never opens one). */
 int p9_mknod(struct p9_op *op)
 {
 	char name[P9_NAME_MAX];
 	uint32_t num = p9_get_u32(&op->in);
 	p9_get_str(&op->in, name, sizeof(name));
 	uint32_t mode = p9_get_u32(&op->in);
-	p9_get_u32(&op->in);
-	p9_get_u32(&op->in);
+	uint32_t major = p9_get_u32(&op->in), minor = p9_get_u32(&op->in);
 	uint32_t gid = p9_get_u32(&op->in);
 	if (P9_BAD(op))
 		return -EPROTO;
 	if (op->s->readonly)
 		return -EROFS;
-	if (!S_ISFIFO(mode) && !S_ISSOCK(mode) && !S_ISREG(mode) && (mode & S_IFMT))
+	bool dev = S_ISCHR(mode) || S_ISBLK(mode);
+	if (!S_ISFIFO(mode) && !S_ISSOCK(mode) && !S_ISREG(mode) && (mode & S_IFMT) &&
+	    !(dev && op->s->privileged))
 		return -EPERM;
 	int r = p9_check_name(name);
 	struct p9_fid *f = r < 0 ? NULL : dir_fid(op, num);
 	if (!f)
 		return r < 0 ? r : -EBADF;
-	r = mknodat(f->fd, name, mode & (S_IFMT | 07777), 0) < 0 ? -errno
-								  : made(op, f->fd, name, f->uid, gid);
+	mode_t perm = p9_perm(op->s, mode, false);
+	r = mknodat(f->fd, name, (mode & S_IFMT) | perm, dev ? makedev(major, minor) : 0) < 0
+		    ? -errno : made(op, f->fd, name, f->uid, gid, perm);
 	p9_fid_put(op->s, f);
 	return r;
 }
@@ -116,7 +122,8 @@ int p9_mkdir(struct p9_op *op)
 	struct p9_fid *f = r < 0 ? NULL : dir_fid(op, num);
 	if (!f)
 		return r < 0 ? r : -EBADF;
-	r = mkdirat(f->fd, name, mode & 07777) < 0 ? -errno : made(op, f->fd, name, f->uid, gid);
+	mode_t perm = p9_perm(op->s, mode, true);
+	r = mkdirat(f->fd, name, perm) < 0 ? -errno : made(op, f->fd, name, f->uid, gid, 0);
 	p9_fid_put(op->s, f);
 	return r;
 }

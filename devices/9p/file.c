@@ -107,12 +107,13 @@ int p9_lcreate(struct p9_op *op)
 		return r;
 	int h = host_flags(flags) & ~O_DIRECTORY;
 	bool made;
-	int fd = p9_open(op->s, f->fd, name, h, mode & 07777, &made);
+	mode_t perm = p9_perm(op->s, mode, false);
+	int fd = p9_open(op->s, f->fd, name, h, perm, &made);
 	struct stat st;
 	r = fd < 0 ? fd : 0;
 	if (r == 0) {
 		if (made) /* a file that was there keeps its owner */
-			p9_set_owner(fd, "", f->uid, gid);
+			p9_set_owner(op->s, fd, "", f->uid, gid, perm);
 		int pfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 		r = pfd < 0 || p9_stat_fd(fd, &st) < 0 ? -errno : 0;
 		pthread_mutex_lock(&f->lock);

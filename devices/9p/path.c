@@ -220,10 +220,40 @@ void p9_put_qid(struct p9_server *s, struct p9_cur *c, const struct stat *st)
 	p9_put_u64(c, path);
 }
 
-void p9_set_owner(int dirfd, const char *name, uint32_t uid, uint32_t gid)
+mode_t p9_perm(const struct p9_server *s, uint32_t mode, bool dir)
+{
+	/* A setuid or setgid program in the share runs with those ids for
+	 * whoever on the host starts it. On a directory setgid only hands its
+	 * group to new files (setuid there means nothing). */
+	mode &= 07777;
+	if (!s->privileged)
+		mode &= dir ? ~(uint32_t)S_ISUID : ~(uint32_t)(S_ISUID | S_ISGID);
+	return mode;
+}
+
+/* Set the setuid and setgid bits of mode on name in dirfd again, keeping
+ * the rest of its mode: chown cleared them. */
+static void set_id_bits(struct p9_server *s, int dirfd, const char *name, mode_t mode)
+{
+	struct stat st;
+	char fdname[16];
+	int fd = name[0] ? p9_openat(dirfd, name, O_PATH, 0) : dirfd;
+	if (fd < 0)
+		return;
+	p9_fdname(fd, fdname);
+	if (p9_stat_fd(fd, &st) == 0 && !S_ISLNK(st.st_mode))
+		fchmodat(s->proc_fd, fdname, (st.st_mode & 01777) | (mode & 06000), 0);
+	if (fd != dirfd)
+		close(fd);
+}
+
+void p9_set_owner(struct p9_server *s, int dirfd, const char *name, uint32_t uid, uint32_t gid,
+		  mode_t mode)
 {
 	/* Unprivileged, chown fails and the file keeps microvm's own ids. */
 	if (fchownat(dirfd, name, uid == P9_NONUID ? (uid_t)-1 : uid, gid,
 		     AT_SYMLINK_NOFOLLOW | (name[0] ? 0 : AT_EMPTY_PATH)) < 0)
 		errno = 0;
+	if (s->privileged && (mode & 06000))
+		set_id_bits(s, dirfd, name, mode);
 }

@@ -9,12 +9,13 @@
 
 #include "server.h"
 
-struct p9_server *p9_server_new(int root_fd, bool readonly, unsigned max_fids)
+struct p9_server *p9_server_new(int root_fd, unsigned flags, unsigned max_fids)
 {
 	struct p9_server *s = calloc(1, sizeof(*s));
 	if (!s)
 		return NULL;
-	*s = (struct p9_server){ .root_fd = -1, .proc_fd = -1, .readonly = readonly,
+	*s = (struct p9_server){ .root_fd = -1, .proc_fd = -1, .readonly = flags & P9_READONLY,
+				 .privileged = flags & P9_PRIVILEGED,
 				 .max_fids = max_fids ? max_fids : P9_DEFAULT_MAX_FIDS,
 				 .msize = P9_MAX_MSIZE };
 	pthread_mutex_init(&s->lock, NULL);

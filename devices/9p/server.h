@@ -48,6 +48,7 @@ struct p9_server {
 	dev_t root_dev;
 	ino_t root_ino;
 	bool readonly;
+	bool privileged;       /* P9_PRIVILEGED */
 	unsigned max_fids;
 	pthread_mutex_t lock;  /* fid table, requests in flight, msize, xattr budget */
 	pthread_cond_t done;   /* a request left the in-flight list */
@@ -109,8 +110,15 @@ int p9_fid_parent(struct p9_server *s, struct p9_fid *f, int *dirfd, char name[P
 /* qid[13] of st. */
 void p9_put_qid(struct p9_server *s, struct p9_cur *c, const struct stat *st);
 int p9_stat_fd(int fd, struct stat *st);
-/* Give a file made by the guest its owner: uid (P9_NONUID: leave) and gid. */
-void p9_set_owner(int dirfd, const char *name, uint32_t uid, uint32_t gid);
+/* The permission bits of mode the guest may give a file (a directory when
+ * dir): without P9_PRIVILEGED no setuid, and setgid only on directories. */
+mode_t p9_perm(const struct p9_server *s, uint32_t mode, bool dir);
+/* Give a file the guest made (name in dirfd, or dirfd itself when name is
+ * "") its owner: uid (P9_NONUID: leave) and gid; on a privileged share
+ * also the setuid and setgid bits of mode, which chown clears (0 for a
+ * directory: mkdir never sets them, as on Linux). */
+void p9_set_owner(struct p9_server *s, int dirfd, const char *name, uint32_t uid, uint32_t gid,
+		  mode_t mode);
 
 /* Handlers, by file. */
 int p9_lopen(struct p9_op *op);

@@ -99,6 +99,16 @@ int p9_xattrwalk(struct p9_op *op)
 	return r;
 }
 
+/* security.* (file capabilities, LSM labels) and trusted.* are for the
+ * host's kernel and its administrator: a guest setting them could hand a
+ * program in the share privileges on the host. EOPNOTSUPP, as a file
+ * system without the namespace answers: cp -a passes over it quietly,
+ * where EPERM is an error. */
+static bool privileged_name(const char *name)
+{
+	return !strncmp(name, "security.", 9) || !strncmp(name, "trusted.", 8);
+}
+
 /* Txattrcreate fid[4] name[s] attr_size[8] flags[4]: fid becomes the
  * buffer for a value of attr_size bytes, set when it is clunked. */
 int p9_xattrcreate(struct p9_op *op)
@@ -116,6 +126,8 @@ int p9_xattrcreate(struct p9_op *op)
 		return -EINVAL;
 	if (size > P9_XATTR_MAX)
 		return -E2BIG;
+	if (!op->s->privileged && privileged_name(name))
+		return -EOPNOTSUPP;
 	struct p9_fid *f = p9_fid_get(op->s, num);
 	if (!f || f->kind != FID_FILE) {
 		p9_fid_put(op->s, f);

@@ -197,8 +197,9 @@ static int p9dev_start(struct p9dev *p)
 	return 0;
 }
 
-struct virtio_dev *virtio_9p_create(struct vm *vm, const char *tag, int dir_fd, bool readonly,
-				    unsigned max_fids, const char *name)
+/* A share of dir_fd with the server's P9_ flags. */
+static struct virtio_dev *p9dev_create(struct vm *vm, const char *tag, int dir_fd, unsigned flags,
+				       unsigned max_fids, const char *name)
 {
 	struct p9dev *p = calloc(1, sizeof(*p));
 	if (!p)
@@ -209,7 +210,7 @@ struct virtio_dev *virtio_9p_create(struct vm *vm, const char *tag, int dir_fd, 
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->cond, NULL);
 	p->jobs_tail = &p->jobs;
-	p->srv = p9_server_new(dir_fd, readonly, max_fids);
+	p->srv = p9_server_new(dir_fd, flags, max_fids);
 	int r = p->srv ? p9dev_start(p) : -errno;
 	if (r < 0) {
 		log_error("%s: %s", name, strerror(-r));
@@ -224,12 +225,18 @@ struct virtio_dev *virtio_9p_create(struct vm *vm, const char *tag, int dir_fd, 
 	return p->dev;
 }
 
+struct virtio_dev *virtio_9p_create(struct vm *vm, const char *tag, int dir_fd, bool readonly,
+				    unsigned max_fids, const char *name)
+{
+	return p9dev_create(vm, tag, dir_fd, readonly ? P9_READONLY : 0, max_fids, name);
+}
+
 void virtio_9p_destroy(struct virtio_dev *d)
 {
 	p9dev_stop(d->priv);
 }
 
-/* --- --share tag=TAG,path=DIR[,readonly] (repeatable) -------------------- */
+/* --- --share tag=TAG,path=DIR[,readonly][,privileged] (repeatable) ------- */
 
 #define MAX_SHARES 16
 
@@ -237,7 +244,7 @@ struct share_opt {
 	char tag[P9_TAG_MAX + 1];
 	char name[P9_TAG_MAX + 16];
 	int fd;
-	bool readonly;
+	unsigned flags; /* P9_READONLY, P9_PRIVILEGED */
 	struct virtio_dev *dev;
 };
 static struct share_opt shares[MAX_SHARES];
@@ -263,9 +270,12 @@ static int share_field(const char *v, char *f, struct share_opt *o, const char *
 	} else if (!strncmp(f, "path=", 5) && f[5]) {
 		*path = f + 5;
 	} else if (!strcmp(f, "readonly") || !strcmp(f, "ro")) {
-		o->readonly = true;
+		o->flags |= P9_READONLY;
+	} else if (!strcmp(f, "privileged")) {
+		o->flags |= P9_PRIVILEGED;
 	} else {
-		log_error("--share %s: '%s': expected tag=TAG,path=DIR[,readonly]", v, f);
+		log_error("--share %s: '%s': expected tag=TAG,path=DIR[,readonly][,privileged]", v,
+			  f);
 		return -EINVAL;
 	}
 	return 0;
@@ -302,7 +312,7 @@ static int share_parse(const char *v)
 	     f = strtok_r(NULL, ",", &save))
 		r = share_field(v, f, o, &path);
 	if (r == 0 && (!o->tag[0] || !path)) {
-		log_error("--share %s: expected tag=TAG,path=DIR[,readonly]", v);
+		log_error("--share %s: expected tag=TAG,path=DIR[,readonly][,privileged]", v);
 		r = -EINVAL;
 	}
 	if (r == 0)
@@ -341,7 +351,7 @@ static int share_setup(struct vm *vm)
 	unsigned cap = fid_cap();
 	for (int i = 0; i < nshares; i++) {
 		struct share_opt *o = &shares[i];
-		o->dev = virtio_9p_create(vm, o->tag, o->fd, o->readonly, cap, o->name);
+		o->dev = p9dev_create(vm, o->tag, o->fd, o->flags, cap, o->name);
 		if (!o->dev)
 			return -ENODEV;
 		close(o->fd);
@@ -359,5 +369,7 @@ static void share_teardown(struct vm *vm)
 }
 
 DEVICE(virtio_9p, .name = "virtio-9p", .option = "share",
-       .usage = "--share tag=TAG,path=DIR[,readonly]  host directory over 9P2000.L (repeatable)",
+       .usage = "--share tag=TAG,path=DIR[,readonly][,privileged]  host directory over 9P2000.L "
+		"(repeatable); privileged: the guest may also set setuid/setgid bits and "
+		"security.*/trusted.* xattrs and make device nodes",
        .parse = share_parse, .setup = share_setup, .teardown = share_teardown);

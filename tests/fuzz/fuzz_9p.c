@@ -63,7 +63,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	reset_tree();
 	snprintf(root, sizeof(root), "%s/t", dir);
 	int fd = open(root, O_PATH | O_DIRECTORY);
-	struct p9_server *s = p9_server_new(fd, data[0] & 1 ? true : false, 64);
+	/* The first byte picks the share's flags (P9_READONLY, P9_PRIVILEGED). */
+	struct p9_server *s = p9_server_new(fd, size ? data[0] & 3 : 0, 64);
 	close(fd);
 	if (!s)
 		abort();

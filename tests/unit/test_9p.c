@@ -178,7 +178,7 @@ static struct t *make(bool readonly)
 	assert_int_equal(symlink("/etc", in_root(t, "etc")), 0);
 	assert_int_equal(symlink("../outside", in_root(t, "up")), 0);
 	int fd = open(t->root, O_PATH | O_DIRECTORY);
-	t->s = p9_server_new(fd, readonly, 0);
+	t->s = p9_server_new(fd, readonly ? P9_READONLY : 0, 0);
 	close(fd);
 	assert_non_null(t->s);
 	version(t, 65536);
@@ -801,7 +801,7 @@ static void test_fid_cap(void **state)
 	assert_non_null(mkdtemp(dir));
 	int fd = open(dir, O_PATH | O_DIRECTORY);
 	struct t *t = calloc(1, sizeof(*t));
-	t->s = p9_server_new(fd, false, 4);
+	t->s = p9_server_new(fd, 0, 4);
 	close(fd);
 	for (uint32_t fid = 0; fid < 4; fid++) {
 		attach(t, fid);

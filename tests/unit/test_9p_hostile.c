@@ -108,11 +108,29 @@ static void mknod_(struct t *t, const char *name, uint32_t mode, uint32_t major,
 	m_u32(&t->m, 0);
 }
 
+static void setattr(struct t *t, uint32_t fid, uint32_t valid, uint32_t mode, uint32_t id)
+{
+	m_u32(start(t, P9_TSETATTR), fid);
+	m_u32(&t->m, valid);
+	m_u32(&t->m, mode);
+	m_u32(&t->m, id);
+	m_u32(&t->m, id);
+	for (int i = 0; i < 5; i++)
+		m_u64(&t->m, 0);
+}
+
 static char *in_root(struct t *t, const char *name)
 {
 	static char p[96];
 	snprintf(p, sizeof(p), "%s/%s", t->root, name);
 	return p;
+}
+
+static mode_t mode_of(struct t *t, const char *name)
+{
+	struct stat st;
+	assert_int_equal(lstat(in_root(t, name), &st), 0);
+	return st.st_mode;
 }
 
 static struct t *make(unsigned flags, unsigned max_fids)
@@ -254,6 +272,145 @@ static void test_lcreate_on_existing_file_keeps_its_owner(void **state)
 	assert_int_equal(err_of(t), EEXIST);
 }
 
+/* --- 2: what a root guest could plant for the host ---------------------- */
+
+static void xattrcreate(struct t *t, uint32_t fid, const char *name, uint64_t size, uint32_t flags)
+{
+	m_u32(start(t, P9_TXATTRCREATE), fid);
+	m_str(&t->m, name);
+	m_u64(&t->m, size);
+	m_u32(&t->m, flags);
+}
+
+/* Set name to value on the file fid names (through a clone of it). */
+static int set_xattr(struct t *t, uint32_t fid, const char *name, const char *value)
+{
+	walk0(t, fid, F3, NULL);
+	ok(t);
+	xattrcreate(t, F3, name, strlen(value), 0);
+	int type = call(t);
+	if (type == RLERROR) {
+		int e = (int)rep_u32(t, 7);
+		m_u32(start(t, P9_TCLUNK), F3);
+		ok(t);
+		return e;
+	}
+	m_u32(start(t, P9_TWRITE), F3);
+	m_u64(&t->m, 0);
+	m_u32(&t->m, strlen(value));
+	m_raw(&t->m, value, strlen(value));
+	ok(t);
+	m_u32(start(t, P9_TCLUNK), F3);
+	return call(t) == RLERROR ? (int)rep_u32(t, 7) : 0;
+}
+
+/* F2 becomes the new file name, made with mode. */
+static void create_file(struct t *t, const char *name, uint32_t mode)
+{
+	walk0(t, ROOT, F2, NULL);
+	ok(t);
+	lcreate(t, F2, name, 2, mode);
+	ok(t);
+}
+
+static void test_setattr_setuid_setgid_mode_is_stripped(void **state)
+{
+	struct t *t = *state;
+	create_file(t, "prog", 0755);
+	setattr(t, F2, SETATTR_MODE, 06755, 0);
+	ok(t);
+	assert_int_equal(mode_of(t, "prog") & 07777, 0755);
+	/* With a chown in the same request, the mode still loses them. */
+	setattr(t, F2, SETATTR_MODE | SETATTR_UID | SETATTR_GID, 04711, getuid());
+	ok(t);
+	assert_int_equal(mode_of(t, "prog") & 07777, 0711);
+	/* A directory keeps setgid (it passes its group on); setuid goes. */
+	m_u32(start(t, P9_TMKDIR), ROOT);
+	m_str(&t->m, "dir");
+	m_u32(&t->m, 0755);
+	m_u32(&t->m, 0);
+	ok(t);
+	walk0(t, ROOT, F3, "dir");
+	ok(t);
+	setattr(t, F3, SETATTR_MODE, 06775, 0);
+	ok(t);
+	assert_int_equal(mode_of(t, "dir") & 07777, 02775);
+}
+
+static void test_lcreate_and_mknod_with_setuid_mode_are_stripped(void **state)
+{
+	struct t *t = *state;
+	create_file(t, "prog", 06755);
+	assert_int_equal(mode_of(t, "prog") & 07777, 0755);
+	mknod_(t, "prog2", S_IFREG | 06755, 0, 0);
+	ok(t);
+	assert_int_equal(mode_of(t, "prog2") & 07777, 0755);
+}
+
+static void test_xattrcreate_security_capability_is_refused(void **state)
+{
+	struct t *t = *state;
+	create_file(t, "prog", 0755);
+	/* cap_setuid+ep as a VFS_CAP_REVISION_2 value would need 20 bytes;
+	 * the name alone is refused, whatever follows. */
+	assert_int_equal(set_xattr(t, F2, "security.capability", "xxxxxxxxxxxxxxxxxxxx"),
+			 EOPNOTSUPP);
+	assert_int_equal(set_xattr(t, F2, "security.selinux", "system_u:object_r:shadow_t:s0"),
+			 EOPNOTSUPP);
+	assert_int_equal(set_xattr(t, F2, "trusted.overlay.redirect", "/etc"), EOPNOTSUPP);
+	assert_int_equal(getxattr(in_root(t, "prog"), "trusted.overlay.redirect", NULL, 0), -1);
+	/* Removing one is refused alike (an empty XATTR_REPLACE). */
+	xattrcreate(t, F2, "security.capability", 0, XATTR_REPLACE);
+	assert_int_equal(err_of(t), EOPNOTSUPP);
+	/* user.* is the guest's. */
+	assert_int_equal(set_xattr(t, F2, "user.note", "fine"), 0);
+}
+
+static void test_mknod_char_device_is_refused(void **state)
+{
+	struct t *t = *state;
+	mknod_(t, "mem", S_IFCHR | 0666, 1, 1);
+	assert_int_equal(err_of(t), EPERM);
+	mknod_(t, "sda", S_IFBLK | 0666, 8, 0);
+	assert_int_equal(err_of(t), EPERM);
+	assert_int_equal(access(in_root(t, "mem"), F_OK), -1);
+	mknod_(t, "sock", S_IFSOCK | 0644, 0, 0);
+	ok(t);
+}
+
+static int setup_privileged(void **state)
+{
+	*state = make(P9_PRIVILEGED, 0);
+	return 0;
+}
+
+static void test_privileged_share_passes_setuid_xattrs_and_devices_through(void **state)
+{
+	struct t *t = *state;
+	if (geteuid() != 0)
+		skip(); /* setuid root files, trusted.* and device nodes need root */
+	create_file(t, "prog", 04755); /* chown after create does not clear it */
+	assert_int_equal(mode_of(t, "prog") & 07777, 04755);
+	setattr(t, F2, SETATTR_MODE, 06755, 0);
+	ok(t);
+	assert_int_equal(mode_of(t, "prog") & 07777, 06755);
+	assert_int_equal(set_xattr(t, F2, "trusted.note", "kept"), 0);
+	char v[8] = "";
+	assert_int_equal(getxattr(in_root(t, "prog"), "trusted.note", v, sizeof(v)), 4);
+	assert_memory_equal(v, "kept", 4);
+	mknod_(t, "null", S_IFCHR | 0666, 1, 3);
+	ok(t);
+	struct stat st;
+	assert_int_equal(lstat(in_root(t, "null"), &st), 0);
+	assert_true(S_ISCHR(st.st_mode));
+	assert_int_equal(st.st_rdev, makedev(1, 3));
+	/* The server itself still never opens one. */
+	walk0(t, ROOT, F3, "null");
+	ok(t);
+	lopen(t, F3, 2);
+	assert_int_equal(err_of(t), ENXIO);
+}
+
 /* --- 13a: a readdir too small for one entry ------------------------------ */
 
 static void readdir_(struct t *t, uint32_t fid, uint64_t off, uint32_t count)
@@ -361,6 +518,16 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_lcreate_on_existing_file_keeps_its_owner, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_setattr_setuid_setgid_mode_is_stripped, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_lcreate_and_mknod_with_setuid_mode_are_stripped,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_xattrcreate_security_capability_is_refused, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_mknod_char_device_is_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_privileged_share_passes_setuid_xattrs_and_devices_through, setup_privileged,
+			teardown),
 		cmocka_unit_test_setup_teardown(test_readdir_with_count_below_one_entry_is_not_eof,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "fakedrv.h"
+#include "options.h"
 #include "p9msg.h"
 
 struct t {
@@ -188,6 +189,20 @@ static void test_hostile_chains(void **state)
 	assert_false(fd_rd(&t->f, 0x070) & VIRTIO_STATUS_NEEDS_RESET);
 }
 
+/* --share takes privileged (and names it when a field is unknown). */
+static void test_share_option_privileged(void **state)
+{
+	(void)state;
+	struct vm_config c;
+	char err[512];
+	const char *good[] = { "--kernel", "k", "--share", "tag=priv,path=/tmp,privileged", NULL };
+	assert_int_equal(options_capture(&c, good, err, sizeof(err)), 0);
+	assert_string_equal(err, "");
+	const char *bad[] = { "--kernel", "k", "--share", "tag=bad,path=/tmp,setuid", NULL };
+	assert_int_equal(options_capture(&c, bad, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "'setuid': expected tag=TAG,path=DIR[,readonly][,privileged]"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -195,6 +210,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_split_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_in_flight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_chains, setup, teardown),
+		cmocka_unit_test(test_share_option_privileged),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
