@@ -36,9 +36,6 @@ int arch_vcpu_init(struct vcpu *vcpu);
  * the VM should stop (after vm_request_exit), -errno on failure. */
 int arch_vcpu_exit(struct vcpu *vcpu, uint32_t reason);
 
-/* Free vm->arch. */
-void arch_vm_free(struct vm *vm);
-
 /* Where the arch wants the generic devices it wires up itself. */
 struct arch_devices {
 	enum bus_space serial_bus; uint64_t serial_base; unsigned serial_irq;

@@ -48,8 +48,8 @@ static void report_rss(const struct vm *vm)
 	while (fgets(line, sizeof(line), f)) {
 		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) {
 			in_guest = false;
-			/* Kernel pages mapped from the cache split the RAM
-			 * mapping into several areas: count them all. */
+			/* RAM can show as several areas (the kernel splits
+			 * a mapping as pages change): count each inside it. */
 			for (int i = 0; i < vm->nram; i++)
 				in_guest |= lo >= (uintptr_t)vm->ram[i].host &&
 					    lo < (uintptr_t)vm->ram[i].host + vm->ram[i].size;

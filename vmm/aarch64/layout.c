@@ -94,15 +94,6 @@ int arch_vm_init(struct vm *vm)
 	return gic_create(vm, a);
 }
 
-void arch_vm_free(struct vm *vm)
-{
-	struct arm64_vm *a = vm->arch;
-	if (a && a->gic_fd >= 0)
-		close(a->gic_fd);
-	free(a);
-	vm->arch = NULL;
-}
-
 int arch_add_mmio_dev(struct vm *vm, uint64_t base, uint64_t len, unsigned irq)
 {
 	struct arm64_vm *a = vm->arch;

@@ -86,12 +86,6 @@ int arch_vcpus_created(struct vm *vm)
 	return 0;
 }
 
-void arch_vm_free(struct vm *vm)
-{
-	free(vm->arch);
-	vm->arch = NULL;
-}
-
 int arch_add_mmio_dev(struct vm *vm, uint64_t base, uint64_t len, unsigned irq)
 {
 	struct x86_vm *x = vm->arch;

@@ -122,8 +122,9 @@ int bzimage_parse(const uint8_t *buf, size_t len, struct bzimage *bz);
 int elf_load(struct vm *vm, const uint8_t *buf, size_t len, bool want_pvh,
 	     struct x86_kernel *k);
 
-/* Like elf_load, but buf is the mapped file m: page-aligned segments are
- * mapped into guest RAM copy-on-write instead of copied. */
+/* Like elf_load (without the PVH entry), but for the cached unpacked kernel
+ * m: headers are parsed from the mapping, each segment is pread from m->fd
+ * into guest RAM, which stays anonymous and huge-page backed. */
 struct image_map;
 int elf_load_mapped(struct vm *vm, const struct image_map *m, struct x86_kernel *k);
 
