@@ -226,7 +226,11 @@ unit: $(unit-bins)
 deps-check:
 	$(Q)scripts/deps check
 
+# Every retry the harness or a suite makes is recorded here, and more than one
+# in a pass fails it (tests/harness/retry-gate).
+check: export MICROVM_RETRY_LOG := $(abspath $(B))/retries.log
 check: deps-check
+	$(Q)mkdir -p $(B) && : >$(B)/retries.log
 	$(Q)$(MAKE) --no-print-directory microvm unit tinyguests $(B)/tests/vlanswitch \
 		$(if $(filter y,$(CONFIG_DRIVER)),microvmtest $(fuzz-bin))
 	$(Q)tests/tinyguest/run $(B)/microvm $(B)/tinyguest
@@ -239,6 +243,7 @@ check: deps-check
 		tests/driver/real-tiny-net $(B) build/guest/tiny,:)
 	$(Q)$(if $(driver-check),tests/guest/build-systemd && tests/driver/systemd/run $(B),:)
 	$(Q)$(if $(filter x86_64,$(ARCH)),$(MAKE) --no-print-directory check-aarch64-quick,:)
+	$(Q)tests/harness/retry-gate $(B)/retries.log
 
 # The arm64 port from any host: cross build, unit tests under qemu-user, then
 # the arm64 tiny guest booted once (quick: part of an x86 `make check`) or
