@@ -129,9 +129,10 @@ int p9_setattr(struct p9_op *op)
 	char name[16];
 	p9_fdname(f->fd, name);
 	if (valid & ATTR_MODE) {
+		mode_t perm = p9_perm(op->s, mode, S_ISDIR(f->mode));
 		if (S_ISLNK(f->mode))
 			r = -EOPNOTSUPP;
-		else if (fchmodat(op->s->proc_fd, name, p9_perm(op->s, mode, S_ISDIR(f->mode)), 0) < 0)
+		else if (fchmodat(op->s->proc_fd, name, perm, 0) < 0)
 			r = -errno;
 	}
 	if (r == 0 && (valid & (ATTR_UID | ATTR_GID)) &&

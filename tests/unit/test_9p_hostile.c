@@ -510,26 +510,20 @@ static void test_fids_opened_to_the_fd_limit_get_emfile_not_the_monitor(void **s
 
 int main(void)
 {
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_lcreate_on_existing_fifo_does_not_block, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_lopen_of_fifo_does_not_block, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_lcreate_on_existing_device_node_is_refused, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_lcreate_on_existing_file_keeps_its_owner, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_setattr_setuid_setgid_mode_is_stripped, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_lcreate_and_mknod_with_setuid_mode_are_stripped,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_xattrcreate_security_capability_is_refused, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_mknod_char_device_is_refused, setup, teardown),
+		T(test_lcreate_on_existing_fifo_does_not_block),
+		T(test_lopen_of_fifo_does_not_block),
+		T(test_lcreate_on_existing_device_node_is_refused),
+		T(test_lcreate_on_existing_file_keeps_its_owner),
+		T(test_setattr_setuid_setgid_mode_is_stripped),
+		T(test_lcreate_and_mknod_with_setuid_mode_are_stripped),
+		T(test_xattrcreate_security_capability_is_refused),
+		T(test_mknod_char_device_is_refused),
 		cmocka_unit_test_setup_teardown(
-			test_privileged_share_passes_setuid_xattrs_and_devices_through, setup_privileged,
-			teardown),
-		cmocka_unit_test_setup_teardown(test_readdir_with_count_below_one_entry_is_not_eof,
-						setup, teardown),
+			test_privileged_share_passes_setuid_xattrs_and_devices_through,
+			setup_privileged, teardown),
+		T(test_readdir_with_count_below_one_entry_is_not_eof),
 		cmocka_unit_test_setup_teardown(
 			test_fids_opened_to_the_fd_limit_get_emfile_not_the_monitor, setup_fd_limit,
 			teardown_fd_limit),
