@@ -3,7 +3,8 @@
  *
  * Guest accesses come from vCPU threads, input from the event loop; one mutex
  * guards the registers. Input is read only while the receive FIFO has room,
- * so a guest that does not read its console never makes microvm drop bytes.
+ * so a guest that does not read its console never makes microvm drop bytes;
+ * the fd is not watched meanwhile, so a hung-up stdin cannot spin the loop.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -82,10 +83,19 @@ static void serial_update_irq(struct serial *s)
 	}
 }
 
+static void serial_input(void *opaque, int fd, uint32_t events);
+
 static void serial_rx_push(struct serial *s, uint8_t c)
 {
 	if (s->rx_len < RX_SIZE)
 		s->rx[(s->rx_head + s->rx_len++) % RX_SIZE] = c;
+}
+
+/* Room again: resume reading input (back-pressure off). */
+static void serial_rx_resume(struct serial *s)
+{
+	if (s->in_fd >= 0 && !s->in_watched && s->rx_len < RX_SIZE / 2)
+		s->in_watched = el_add_fd(s->vm->el, s->in_fd, EPOLLIN, serial_input, s) == 0;
 }
 
 static void serial_tx(struct serial *s, uint8_t c)
@@ -107,11 +117,7 @@ static uint8_t serial_rx_pop(struct serial *s)
 	uint8_t c = s->rx[s->rx_head];
 	s->rx_head = (s->rx_head + 1) % RX_SIZE;
 	s->rx_len--;
-	/* Room again: resume reading input (back-pressure off). */
-	if (s->in_fd >= 0 && !s->in_watched && s->rx_len < RX_SIZE / 2) {
-		s->in_watched = true;
-		el_mod_fd(s->vm->el, s->in_fd, EPOLLIN);
-	}
+	serial_rx_resume(s);
 	return c;
 }
 
@@ -166,8 +172,10 @@ static void serial_reg_write(struct serial *s, unsigned reg, uint8_t v)
 		break;
 	case UART_IIR:
 		s->fcr = v;
-		if (v & 0x02) /* clear receive FIFO */
+		if (v & 0x02) { /* clear receive FIFO */
 			s->rx_len = 0;
+			serial_rx_resume(s);
+		}
 		break;
 	case UART_LCR: s->lcr = v; break;
 	case UART_MCR: s->mcr = v & 0x1f; break;
@@ -212,10 +220,10 @@ static void serial_input(void *opaque, int fd, uint32_t events)
 	}
 	for (ssize_t i = 0; i < n; i++)
 		serial_rx_push(s, buf[i]);
-	if (s->in_fd >= 0 && s->rx_len == RX_SIZE) {
-		s->in_watched = false;
-		el_mod_fd(s->vm->el, fd, 0);
-	}
+	/* Full: stop watching rather than mask the events, which would still
+	 * report a hang-up (EPOLLHUP) on every turn of the loop. */
+	if (s->in_fd >= 0 && s->in_watched && s->rx_len == RX_SIZE)
+		s->in_watched = el_del_fd(s->vm->el, fd) < 0;
 	serial_update_irq(s);
 	pthread_mutex_unlock(&s->lock);
 	(void)events;
