@@ -1,10 +1,15 @@
 /* serial.c - a 16550A UART (ttyS0): output to stdout or a file, input from
  * stdin.
  *
- * Guest accesses come from vCPU threads, input from the event loop; one mutex
- * guards the registers. Input is read only while the receive FIFO has room,
- * so a guest that does not read its console never makes microvm drop bytes;
- * the fd is not watched meanwhile, so a hung-up stdin cannot spin the loop.
+ * Guest accesses come from vCPU threads, the host side from the event loop;
+ * one mutex guards the registers. Back-pressure both ways, and neither side
+ * ever blocks: input is read only while the receive FIFO has room (and the
+ * fd is not watched otherwise, so a hung-up stdin cannot spin the loop), and
+ * output goes through a non-blocking fd into a bounded buffer that the event
+ * loop drains on EPOLLOUT, with THRE and TEMT telling the guest's driver to
+ * wait while it is full. A host that stops reading therefore slows the
+ * guest's console down but never stalls a vCPU, nor microvm's shutdown,
+ * which joins the vCPUs.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -12,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "arch.h"
@@ -34,20 +40,25 @@ enum { UART_RBR, UART_IER, UART_IIR, UART_LCR, UART_MCR, UART_LSR, UART_MSR, UAR
 #define IIR_FIFO 0xc0
 #define FCR_ENABLE 0x01
 #define RX_SIZE 256
+#define TX_SIZE 4096 /* guest output held while the host does not take it */
+#define TX_FIFO 16   /* a 16550A's transmit FIFO: what a driver writes per THRE */
 
 struct serial {
 	struct vm *vm;
 	pthread_mutex_t lock;
 	int out_fd, in_fd;
-	bool in_watched;
+	bool in_watched, out_watched;
 	uint8_t ier, lcr, mcr, scr, dll, dlm, fcr;
 	bool thr_pending; /* THR-empty interrupt not yet acknowledged */
 	bool irq_level;
 	uint8_t rx[RX_SIZE];
 	unsigned rx_head, rx_len;
+	uint8_t tx[TX_SIZE];
+	unsigned tx_head, tx_len;
 };
 
 static const char *serial_opt = "stdio";
+static struct serial *serial_dev; /* for teardown */
 
 static int serial_parse(const char *v)
 {
@@ -84,6 +95,7 @@ static void serial_update_irq(struct serial *s)
 }
 
 static void serial_input(void *opaque, int fd, uint32_t events);
+static void serial_output(void *opaque, int fd, uint32_t events);
 
 static void serial_rx_push(struct serial *s, uint8_t c)
 {
@@ -98,16 +110,54 @@ static void serial_rx_resume(struct serial *s)
 		s->in_watched = el_add_fd(s->vm->el, s->in_fd, EPOLLIN, serial_input, s) == 0;
 }
 
+/* THR empty, as the guest sees it: room for a FIFO's worth of bytes. */
+static bool serial_tx_room(const struct serial *s)
+{
+	return TX_SIZE - s->tx_len >= TX_FIFO;
+}
+
+/* Write what the buffer holds without blocking; false while the host is
+ * full (EAGAIN). A failed write (the reader is gone) drops the output: it
+ * must not stop the guest. */
+static bool serial_drain(struct serial *s)
+{
+	while (s->tx_len) {
+		unsigned first = TX_SIZE - s->tx_head < s->tx_len ? TX_SIZE - s->tx_head : s->tx_len;
+		struct iovec iov[2] = { { s->tx + s->tx_head, first },
+					{ s->tx, s->tx_len - first } };
+		ssize_t n = writev(s->out_fd, iov, s->tx_len > first ? 2 : 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return false;
+		if (n <= 0)
+			n = s->tx_len;
+		s->tx_head = (s->tx_head + n) % TX_SIZE;
+		s->tx_len -= n;
+	}
+	return true;
+}
+
+/* Drain, and have the event loop say when a full host takes more. */
+static void serial_flush(struct serial *s)
+{
+	bool full = !serial_drain(s);
+	if (full && !s->out_watched)
+		s->out_watched = el_add_fd(s->vm->el, s->out_fd, EPOLLOUT, serial_output, s) == 0;
+	else if (!full && s->out_watched)
+		s->out_watched = el_del_fd(s->vm->el, s->out_fd) < 0;
+}
+
 static void serial_tx(struct serial *s, uint8_t c)
 {
 	if (s->mcr & MCR_LOOP) {
 		serial_rx_push(s, c);
-	} else if (s->out_fd >= 0) {
-		/* A failed console write must not stop the guest. */
-		while (write(s->out_fd, &c, 1) < 0 && errno == EINTR)
-			;
+	} else if (s->out_fd >= 0 && s->tx_len < TX_SIZE) { /* full: overrun, byte lost */
+		s->tx[(s->tx_head + s->tx_len++) % TX_SIZE] = c;
+		if (!s->out_watched) /* else the event loop writes when it can */
+			serial_flush(s);
 	}
-	s->thr_pending = true;
+	s->thr_pending = serial_tx_room(s);
 }
 
 static uint8_t serial_rx_pop(struct serial *s)
@@ -119,6 +169,12 @@ static uint8_t serial_rx_pop(struct serial *s)
 	s->rx_len--;
 	serial_rx_resume(s);
 	return c;
+}
+
+static uint8_t serial_lsr(const struct serial *s)
+{
+	return (serial_tx_room(s) ? LSR_THRE : 0) | (s->tx_len ? 0 : LSR_TEMT) |
+	       (s->rx_len ? LSR_DR : 0);
 }
 
 static uint8_t serial_msr(struct serial *s)
@@ -144,7 +200,7 @@ static uint8_t serial_reg_read(struct serial *s, unsigned reg)
 	}
 	case UART_LCR: return s->lcr;
 	case UART_MCR: return s->mcr;
-	case UART_LSR: return LSR_THRE | LSR_TEMT | (s->rx_len ? LSR_DR : 0);
+	case UART_LSR: return serial_lsr(s);
 	case UART_MSR: return serial_msr(s);
 	default: return s->scr;
 	}
@@ -166,7 +222,7 @@ static void serial_reg_write(struct serial *s, unsigned reg, uint8_t v)
 		} else {
 			/* Enabling THRI with an empty THR raises it at once. */
 			if ((v & IER_THRI) && !(s->ier & IER_THRI))
-				s->thr_pending = true;
+				s->thr_pending = serial_tx_room(s);
 			s->ier = v & 0x0f;
 		}
 		break;
@@ -229,14 +285,34 @@ static void serial_input(void *opaque, int fd, uint32_t events)
 	(void)events;
 }
 
+/* The host takes output again: drain the buffer, THR empty when there is room. */
+static void serial_output(void *opaque, int fd, uint32_t events)
+{
+	struct serial *s = opaque;
+	(void)fd, (void)events;
+	pthread_mutex_lock(&s->lock);
+	bool had_room = serial_tx_room(s);
+	serial_flush(s);
+	if (!had_room && serial_tx_room(s))
+		s->thr_pending = true;
+	serial_update_irq(s);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* The output, non-blocking (a full pipe must not stall a vCPU): stdout
+ * through a private file description, file:PATH opened as before (a FIFO
+ * waits for its reader) and then made non-blocking. */
 static int serial_open_out(const char *opt)
 {
-	if (!strcmp(opt, "stdio"))
-		return STDOUT_FILENO;
-	int fd = open(opt + 5, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		log_error("--serial %s: %m", opt);
-	return fd < 0 ? -errno : fd;
+	int fd = !strcmp(opt, "stdio")
+		? el_nonblock_fd(STDOUT_FILENO, O_WRONLY)
+		: open(opt + 5, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		log_error("--serial %s: %s", opt, strerror(errno));
+		return -errno;
+	}
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	return fd;
 }
 
 static int serial_setup(struct vm *vm)
@@ -260,11 +336,26 @@ static int serial_setup(struct vm *vm)
 		s->in_fd = STDIN_FILENO;
 		s->in_watched = true;
 	}
-	/* Devices live until exit; the OS frees them with the process. */
+	serial_dev = s;
 	return bus_register(&vm->bus[arch_devices.serial_bus], arch_devices.serial_base, 8,
 			    serial_read, serial_write, s, "serial");
 }
 
+/* After the vCPUs and the event loop have stopped: what the host still
+ * takes without blocking, then nothing (a reader that is gone or stuck must
+ * not hold up microvm's exit). */
+static void serial_teardown(struct vm *vm)
+{
+	struct serial *s = serial_dev;
+	(void)vm;
+	if (!s)
+		return;
+	serial_drain(s);
+	close(s->out_fd);
+	serial_dev = NULL;
+	free(s);
+}
+
 DEVICE(serial, .name = "serial", .option = "serial",
        .usage = "--serial stdio|file:PATH|none  ttyS0 (default stdio)",
-       .parse = serial_parse, .setup = serial_setup);
+       .parse = serial_parse, .setup = serial_setup, .teardown = serial_teardown);

@@ -7,9 +7,15 @@
 
 #include "driver.h"
 
+/* The log kept per testcase and for the suite: the newest JUNIT_LOG_MAX
+ * bytes at most, so a guest printing forever cannot take the host's
+ * memory (the report says how much was left out). */
+#define JUNIT_LOG_MAX (16 << 20)
+
 struct tcase {
 	char *name;
 	struct buf out;
+	size_t dropped; /* bytes of out's oldest lines not kept */
 	struct buf failure;
 	double t0, secs;
 	bool failed, used, top; /* top: not inside another subtest */
@@ -23,6 +29,8 @@ static size_t ncases;
 static struct tcase **stack;
 static size_t depth;
 static struct buf suite_out;
+static size_t suite_dropped;
+static bool enabled; /* --junit: only then is the log kept */
 
 static void *grow(void *p, size_t n, size_t size)
 {
@@ -37,15 +45,27 @@ static struct tcase *current(void)
 	return depth ? stack[depth - 1] : &main_case;
 }
 
+void junit_enable(void)
+{
+	enabled = true;
+}
+
+static void keep_line(struct buf *b, size_t *dropped, const char *line)
+{
+	buf_adds(b, line);
+	buf_add(b, "\n", 1);
+	*dropped += buf_keep_tail(b, JUNIT_LOG_MAX);
+}
+
 void junit_line(const char *line)
 {
 	if (!main_case.t0)
 		main_case.t0 = now();
-	buf_adds(&suite_out, line);
-	buf_add(&suite_out, "\n", 1);
+	if (!enabled)
+		return;
+	keep_line(&suite_out, &suite_dropped, line);
 	struct tcase *c = current();
-	buf_adds(&c->out, line);
-	buf_add(&c->out, "\n", 1);
+	keep_line(&c->out, &c->dropped, line);
 }
 
 void junit_subtest_begin(const char *name)
@@ -126,6 +146,14 @@ static void xml_text(FILE *f, const char *s)
 	}
 }
 
+static void system_out(FILE *f, const struct buf *out, size_t dropped)
+{
+	if (dropped)
+		fprintf(f, "(%zu bytes of earlier log not kept: microvmtest keeps the last %d MiB)\n",
+			dropped, JUNIT_LOG_MAX >> 20);
+	xml_text(f, out->p ? out->p : "");
+}
+
 static void write_case(FILE *f, const struct tcase *c)
 {
 	fputs("    <testcase classname=\"microvmtest\" name=\"", f);
@@ -137,7 +165,7 @@ static void write_case(FILE *f, const struct tcase *c)
 		fputs("\" type=\"failure\"/>\n", f);
 	}
 	fputs("      <system-out>", f);
-	xml_text(f, c->out.p ? c->out.p : "");
+	system_out(f, &c->out, c->dropped);
 	fputs("</system-out>\n    </testcase>\n", f);
 }
 
@@ -167,7 +195,7 @@ int junit_write(const char *file, const char *suite)
 	for (size_t i = 0; i < ncases; i++)
 		write_case(f, cases[i]);
 	fputs("    <system-out>", f);
-	xml_text(f, suite_out.p ? suite_out.p : "");
+	system_out(f, &suite_out, suite_dropped);
 	fputs("</system-out>\n  </testsuite>\n</testsuites>\n", f);
 	return fclose(f) ? -1 : 0;
 }
@@ -188,6 +216,9 @@ void junit_free(void)
 	main_case.t0 = 0;
 	main_case.failed = main_case.used = false;
 	buf_free(&main_case.out);
+	main_case.dropped = 0;
 	buf_free(&main_case.failure);
 	buf_free(&suite_out);
+	suite_dropped = 0;
+	enabled = false;
 }

@@ -160,6 +160,8 @@ int main(int argc, char **argv)
 		testfile_free(t);
 		return 0;
 	}
+	if (o.junit)
+		junit_enable();
 	drv_signals();
 	struct driver d = { .keep_state = o.keep_state, .interactive = o.interactive,
 			    .out_dir = o.out_dir, .qemu = o.use_qemu };

@@ -59,9 +59,19 @@ void drv_signals(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
-/* One serial line: strip \r and trailing blanks, keep, log. */
+/* What a guest's serial output can make the driver hold: a line longer
+ * than SERIAL_LINE_MAX is logged in pieces, and the console history
+ * (wait_for_console_text, get_console_log) keeps the newest CONSOLE_MAX
+ * bytes at most, so a guest printing without newlines, or forever, cannot
+ * take the host's memory. */
+#define SERIAL_LINE_MAX (64 << 10)
+#define CONSOLE_MAX (16 << 20)
+
+/* One serial line (or piece of one): strip \r and trailing blanks, keep,
+ * log. line[n] is restored: a piece is followed by the rest of its line. */
 static void serial_line(struct machine *m, char *line, size_t n)
 {
+	char next = line[n];
 	size_t w = 0;
 	for (size_t i = 0; i < n; i++)
 		if (line[i] != '\r')
@@ -71,27 +81,34 @@ static void serial_line(struct machine *m, char *line, size_t n)
 	line[w] = 0;
 	buf_add(&m->console, line, w);
 	buf_add(&m->console, "\n", 1);
+	size_t dropped = buf_keep_tail(&m->console, CONSOLE_MAX);
+	m->console_mark = m->console_mark > dropped ? m->console_mark - dropped : 0;
 	tlog_serial(m->name, line);
+	line[n] = next;
 }
 
+/* Log the complete lines of serial_part, and pieces of SERIAL_LINE_MAX of
+ * a longer one; with flush, also what is left. */
 static void serial_lines(struct machine *m, bool flush)
 {
 	struct buf *b = &m->serial_part;
 	size_t start = 0;
-	for (size_t i = 0; i < b->len; i++)
-		if (b->p[i] == '\n') {
-			serial_line(m, b->p + start, i - start);
-			start = i + 1;
-		}
-	if (flush && start < b->len) {
-		serial_line(m, b->p + start, b->len - start);
-		start = b->len;
+	while (start < b->len) {
+		char *nl = memchr(b->p + start, '\n', b->len - start);
+		size_t n = nl ? (size_t)(nl - b->p) - start : b->len - start;
+		if (n > SERIAL_LINE_MAX)
+			n = SERIAL_LINE_MAX;
+		else if (!nl && !flush && n < SERIAL_LINE_MAX)
+			break;
+		serial_line(m, b->p + start, n);
+		start += n + (nl && b->p + start + n == nl);
 	}
 	buf_consume(b, start);
 }
 
 /* Read what the serial pipe has now (bounded, so one chatty node cannot
- * starve the others). */
+ * starve the others); lines are taken out after each read, so serial_part
+ * stays below SERIAL_LINE_MAX and one read. */
 static void serial_read(struct machine *m)
 {
 	char tmp[65536];
@@ -99,6 +116,7 @@ static void serial_read(struct machine *m)
 		ssize_t n = read(m->serial_fd, tmp, sizeof(tmp));
 		if (n > 0) {
 			buf_add(&m->serial_part, tmp, (size_t)n);
+			serial_lines(m, false);
 			continue;
 		}
 		if (n < 0 && errno == EINTR)

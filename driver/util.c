@@ -65,6 +65,18 @@ void buf_consume(struct buf *b, size_t n)
 		b->p[b->len] = 0;
 }
 
+size_t buf_keep_tail(struct buf *b, size_t max)
+{
+	if (b->len <= max)
+		return 0;
+	/* Down to half, so that dropping (a memmove) stays rare. */
+	size_t from = b->len - max / 2;
+	const char *nl = memchr(b->p + from - 1, '\n', b->len - from + 1);
+	size_t drop = nl ? (size_t)(nl - b->p) + 1 : from;
+	buf_consume(b, drop);
+	return drop;
+}
+
 void buf_free(struct buf *b)
 {
 	free(b->p);

@@ -31,6 +31,9 @@ void buf_reserve(struct buf *b, size_t n);
 void buf_adds(struct buf *b, const char *s);
 void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void buf_consume(struct buf *b, size_t n); /* drop the first n bytes */
+/* Past max bytes, drop the oldest lines down to about max / 2; returns how
+ * many bytes were dropped. */
+size_t buf_keep_tail(struct buf *b, size_t max);
 void buf_free(struct buf *b);
 
 /* Append s quoted for a POSIX shell, exactly as Python's shlex.quote. */
@@ -128,6 +131,7 @@ void nest_begin(struct nest *n, const char *machine, const char *fmt, ...)
 void nest_end(struct nest *n);
 
 /* --- JUnit (driver/junit.c): fed by the log ----------------------------- */
+void junit_enable(void); /* keep the log for the report (--junit) */
 void junit_line(const char *line);
 void junit_subtest_begin(const char *name);
 void junit_subtest_end(bool failed);

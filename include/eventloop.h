@@ -52,4 +52,12 @@ void el_stop(struct eventloop *el);
 /* Free the loop (after el_run() has returned). */
 void el_free(struct eventloop *el);
 
+/* A non-blocking fd (close-on-exec) for what fd refers to, opened with mode
+ * (O_RDONLY, O_WRONLY): a private open file description through
+ * /proc/self/fd where possible, so that the flags of a stdin or stdout
+ * shared with the parent shell stay as they are; for a regular file or
+ * block device a duplicate (they never say EAGAIN); for a socket, which
+ * cannot be reopened, a duplicate made non-blocking. -1 with errno. */
+int el_nonblock_fd(int fd, int mode);
+
 #endif

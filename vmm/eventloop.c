@@ -7,13 +7,16 @@
  * already collected for a watch removed since is dropped, never delivered
  * to whatever took the slot next. */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <stdio.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "eventloop.h"
@@ -226,4 +229,19 @@ void el_free(struct eventloop *el)
 	free(el->pfds);
 	pthread_mutex_destroy(&el->lock);
 	free(el);
+}
+
+int el_nonblock_fd(int fd, int mode)
+{
+	struct stat st;
+	char path[32];
+	if (fstat(fd, &st) < 0)
+		return -1;
+	if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))
+		return fcntl(fd, F_DUPFD_CLOEXEC, 3); /* never EAGAIN anyway */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	int r = open(path, mode | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (r < 0 && (r = fcntl(fd, F_DUPFD_CLOEXEC, 3)) >= 0) /* sockets */
+		fcntl(r, F_SETFL, fcntl(r, F_GETFL) | O_NONBLOCK);
+	return r;
 }

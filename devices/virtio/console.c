@@ -14,9 +14,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
-#include <stdio.h>
 #include <unistd.h>
 
 #include "device.h"
@@ -331,23 +329,6 @@ static int console_parse(const char *v)
 	return 0;
 }
 
-/* A private non-blocking open file description of fd where possible, so
- * that stdio's flags, shared with the parent shell, stay as they are. */
-static int reopen_nonblock(int fd, int mode)
-{
-	struct stat st;
-	char path[32];
-	if (fstat(fd, &st) < 0)
-		return -1;
-	if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))
-		return fcntl(fd, F_DUPFD_CLOEXEC, 3); /* never EAGAIN anyway */
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	int r = open(path, mode | O_NONBLOCK | O_CLOEXEC);
-	if (r < 0 && (r = fcntl(fd, F_DUPFD_CLOEXEC, 3)) >= 0) /* sockets */
-		fcntl(r, F_SETFL, fcntl(r, F_GETFL) | O_NONBLOCK);
-	return r;
-}
-
 static int console_listen(const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -374,8 +355,8 @@ static int console_setup(struct vm *vm)
 	if (!strcmp(v, "none"))
 		return 0;
 	if (!strcmp(v, "stdio")) {
-		in = reopen_nonblock(STDIN_FILENO, O_RDONLY);
-		out = reopen_nonblock(STDOUT_FILENO, O_WRONLY);
+		in = el_nonblock_fd(STDIN_FILENO, O_RDONLY);
+		out = el_nonblock_fd(STDOUT_FILENO, O_WRONLY);
 	} else if (!strncmp(v, "fd:", 3)) {
 		in = out = atoi(v + 3);
 		fcntl(in, F_SETFL, fcntl(in, F_GETFL) | O_NONBLOCK);
