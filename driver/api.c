@@ -30,38 +30,47 @@ int m_execute(struct ctx *x)
 			  &x->status, &x->out);
 }
 
-/* "output: ..." as NixOS logs it when a command fails. */
-void api_log_output(struct ctx *x, const struct buf *out)
+/* "output: ..." as NixOS logs it when a command fails; its first
+ * LOG_OUTPUT_MAX bytes (an output can be 1 GiB). */
+#define LOG_OUTPUT_MAX (64 << 10)
+
+static void log_output(struct ctx *x, const char *p, size_t n)
 {
-	tlog(x->m->name, "output: %s", out->p ? out->p : "");
+	if (n > LOG_OUTPUT_MAX)
+		tlog(x->m->name, "output (first %d of %zu bytes): %.*s", LOG_OUTPUT_MAX, n,
+		     LOG_OUTPUT_MAX, p);
+	else
+		tlog(x->m->name, "output: %.*s", (int)n, p ? p : "");
 }
 
-/* succeed (want_ok) or fail over every command; outputs concatenated. */
+void api_log_output(struct ctx *x, const struct buf *out)
+{
+	log_output(x, out->p, out->len);
+}
+
+/* succeed (want_ok) or fail over every command; outputs concatenated, each
+ * read straight into x->out (no second copy of a large one). */
 static int run_each(struct ctx *x, bool want_ok)
 {
 	const struct call *c = x->c;
-	struct buf all = { 0 }, one = { 0 };
-	buf_adds(&all, "");
+	x->out.len = 0;
+	buf_adds(&x->out, "");
 	int r = 0;
 	for (size_t k = 0; k < call_nstrs(c) && r == 0; k++) {
 		const char *cmd = call_strs(c, k);
 		struct nest n;
 		int st;
+		size_t from = x->out.len;
 		nest_begin(&n, x->m->name, "must %s: %s", want_ok ? "succeed" : "fail", cmd);
-		one.len = 0;
-		r = bd_execute(x, cmd, call_int(c, 1), true, true, &st, &one);
+		r = bd_execute(x, cmd, call_int(c, 1), true, true, &st, &x->out);
 		if (r == 0 && want_ok && st != 0) {
-			api_log_output(x, &one);
+			log_output(x, x->out.p + from, x->out.len - from);
 			r = ctx_fail(x, "command `%s` failed (exit code %d)", cmd, st);
 		} else if (r == 0 && !want_ok && st == 0) {
 			r = ctx_fail(x, "command `%s` unexpectedly succeeded", cmd);
 		}
-		buf_add(&all, one.p, one.len);
 		nest_end(&n);
 	}
-	buf_free(&x->out);
-	x->out = all;
-	buf_free(&one);
 	return r;
 }
 

@@ -17,6 +17,12 @@
 
 static const char marker[] = "Spawning backdoor root shell...";
 
+/* The longest line kept from the backdoor that is not a command's output
+ * (what the guest prints before the marker, an exit status): longer text
+ * before the marker is logged in pieces, a longer reply is an error. A
+ * command's output is decoded as it arrives, up to d->output_max. */
+#define BD_LINE_MAX (64 << 10)
+
 static int closed(struct ctx *x)
 {
 	struct machine *m = x->m;
@@ -58,7 +64,8 @@ static int fill(struct ctx *x, const char *what)
 	}
 }
 
-/* One line from the backdoor, without its newline. */
+/* One line from the backdoor, without its newline. A line longer than
+ * BD_LINE_MAX is dropped (the rest of it owed) and fails. */
 static int readline(struct ctx *x, struct buf *line, const char *what)
 {
 	struct buf *b = &x->m->shell_in;
@@ -72,8 +79,74 @@ static int readline(struct ctx *x, struct buf *line, const char *what)
 			buf_consume(b, n + 1);
 			return 0;
 		}
+		if (b->len > BD_LINE_MAX) {
+			buf_consume(b, b->len);
+			x->m->skip_lines++;
+			return ctx_fail(x, "the backdoor shell sent a line longer than %d KiB while %s",
+					BD_LINE_MAX >> 10, what);
+		}
 		scanned = b->len;
 		if (fill(x, what) < 0)
+			return -1;
+	}
+}
+
+/* Drop one line from the backdoor, however long, without keeping it. */
+static int skip_line(struct ctx *x, const char *what)
+{
+	struct buf *b = &x->m->shell_in;
+	for (;;) {
+		char *nl = b->len ? memchr(b->p, '\n', b->len) : NULL;
+		buf_consume(b, nl ? (size_t)(nl - b->p) + 1 : b->len);
+		if (nl)
+			return 0;
+		if (fill(x, what) < 0)
+			return -1;
+	}
+}
+
+/* "1 GiB", "64 MiB" or "1000 bytes". */
+static void say_size(char *s, size_t len, size_t n)
+{
+	if (n >= 1 << 30 && !(n & ((1 << 30) - 1)))
+		snprintf(s, len, "%zu GiB", n >> 30);
+	else if (n >= 1 << 20 && !(n & ((1 << 20) - 1)))
+		snprintf(s, len, "%zu MiB", n >> 20);
+	else
+		snprintf(s, len, "%zu bytes", n);
+}
+
+/* A command's output: one base64 line, decoded into out as it arrives, so
+ * shell_in holds one read of it and out the output, once. Past
+ * d->output_max bytes it fails, owing the rest of the line. */
+static int read_output(struct ctx *x, struct buf *out)
+{
+	struct machine *m = x->m;
+	struct buf *b = &m->shell_in;
+	struct b64 st = { 0 };
+	size_t start = out->len;
+	for (;;) {
+		char *nl = b->len ? memchr(b->p, '\n', b->len) : NULL;
+		size_t n = nl ? (size_t)(nl - b->p) : b->len;
+		int bad = b64_decode(&st, out, b->p, n);
+		if (bad < 0)
+			ctx_fail(x, "the backdoor shell's reply is not base64: \"%.80s\"", b->p);
+		buf_consume(b, nl ? n + 1 : n);
+		if (!bad && out->len - start > m->d->output_max) {
+			char size[32];
+			say_size(size, sizeof(size), m->d->output_max);
+			bad = ctx_fail(x, "the command's output passed %s, microvmtest's bound for "
+				       "one command (MICROVMTEST_OUTPUT_MAX)", size);
+		}
+		if (bad < 0) {
+			out->len = start;
+			out->p[start] = 0;
+			m->skip_lines += !nl;
+			return -1;
+		}
+		if (nl)
+			return 0;
+		if (fill(x, "waiting for the command's output") < 0)
 			return -1;
 	}
 }
@@ -123,7 +196,20 @@ static void say(struct machine *m, const char *p, size_t n)
 	buf_free(&b);
 }
 
-/* Wait for the marker; drop it, the newline after it and anything before. */
+/* Drop what await_marker has logged, but for what may be the start of the
+ * marker: a guest printing forever before it is not kept. */
+static void drop_said(struct buf *b, size_t *said)
+{
+	size_t keep = sizeof(marker) - 2;
+	size_t drop = b->len > keep ? b->len - keep : 0;
+	if (drop > *said)
+		drop = *said;
+	buf_consume(b, drop);
+	*said -= drop;
+}
+
+/* Wait for the marker; drop it, the newline after it and anything before.
+ * What comes before is logged per line (or per BD_LINE_MAX), not kept. */
 static int await_marker(struct ctx *x)
 {
 	struct machine *m = x->m;
@@ -150,10 +236,12 @@ static int await_marker(struct ctx *x)
 			m->skip_lines = 0; /* a new shell owes nothing */
 			return 0;
 		}
-		if (b->len > said && memchr(b->p + said, '\n', b->len - said)) {
+		if (b->len > said && (memchr(b->p + said, '\n', b->len - said) ||
+				      b->len - said > BD_LINE_MAX)) {
 			say(m, b->p + said, b->len - said);
 			said = b->len;
 		}
+		drop_said(b, &said);
 		int r = drv_pump(m->d, m, m->shell_fd, POLLIN, hint);
 		if (r == IO_TIMEOUT) {
 			tlog(m->name, "Guest root shell did not produce any data yet...");
@@ -209,11 +297,11 @@ static int parse_status(struct ctx *x, const struct buf *line, int *status)
 /* Read the output lines of commands sent without check_output. If that
  * shell is gone meanwhile (the command was a reboot or poweroff), nothing is
  * owed any more: connect to the next one, starting the node as NixOS does. */
-static int skip_owed(struct ctx *x, struct buf *line)
+static int skip_owed(struct ctx *x)
 {
 	struct machine *m = x->m;
 	while (m->skip_lines > 0) {
-		if (readline(x, line, "reading an earlier command's output") == 0) {
+		if (skip_line(x, "reading an earlier command's output") == 0) {
 			m->skip_lines--;
 			continue;
 		}
@@ -234,7 +322,7 @@ int bd_execute_in(struct ctx *x, const char *cmd, long timeout, bool check_retur
 	struct buf line = { 0 }, c = { 0 }, inner = { 0 };
 	int r = bd_connect(x);
 	if (r == 0 && m->skip_lines > 0)
-		r = skip_owed(x, &line);
+		r = skip_owed(x);
 	if (r < 0)
 		goto out;
 	buf_printf(&inner, "set -euo pipefail; %s", cmd);
@@ -252,12 +340,8 @@ int bd_execute_in(struct ctx *x, const char *cmd, long timeout, bool check_retur
 		m->skip_lines++; /* its output line will arrive later */
 		goto out;
 	}
-	if ((r = readline(x, &line, "waiting for the command's output")) < 0)
+	if ((r = read_output(x, out)) < 0)
 		goto out;
-	if (b64_decode(out, line.p ? line.p : "", line.len) < 0) {
-		r = ctx_fail(x, "the backdoor shell's reply is not base64: \"%.80s\"", line.p);
-		goto out;
-	}
 	*status = -1;
 	if (!check_return)
 		goto out;

@@ -1,5 +1,7 @@
 /* main.c - microvmtest's command line: run, shell, check. */
+#include <errno.h>
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,6 +141,26 @@ static int shell(struct driver *d, const struct opts *o)
 	return r;
 }
 
+/* One command's output is held whole, as NixOS returns it: 1 GiB at most
+ * unless MICROVMTEST_OUTPUT_MAX (bytes) says otherwise. */
+static int output_max(size_t *max)
+{
+	const char *s = getenv("MICROVMTEST_OUTPUT_MAX");
+	*max = (size_t)1 << 30;
+	if (!s || !*s)
+		return 0;
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || *end || !v || *s == '-' || v > SIZE_MAX / 2) {
+		fprintf(stderr, "microvmtest: MICROVMTEST_OUTPUT_MAX=%s: expected a number of "
+			"bytes\n", s);
+		return -1;
+	}
+	*max = (size_t)v;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o = { .out_dir = "." };
@@ -160,11 +182,15 @@ int main(int argc, char **argv)
 		testfile_free(t);
 		return 0;
 	}
+	struct driver d = { .keep_state = o.keep_state, .interactive = o.interactive,
+			    .out_dir = o.out_dir, .qemu = o.use_qemu };
+	if (output_max(&d.output_max) < 0) {
+		testfile_free(t);
+		return 2;
+	}
 	if (o.junit)
 		junit_enable();
 	drv_signals();
-	struct driver d = { .keep_state = o.keep_state, .interactive = o.interactive,
-			    .out_dir = o.out_dir, .qemu = o.use_qemu };
 	if (drv_init(&d, t, o.use_qemu ? o.qemu : o.microvm) < 0) {
 		/* One line was printed; nothing was started. */
 		drv_cleanup(&d);

@@ -209,6 +209,10 @@ static int finish(struct ctx *x)
 			buf_consume(b, nl ? (size_t)(nl - b->p) + 1 : b->len);
 			return r;
 		}
+		/* Show what came so far but what may begin the marker: a guest
+		 * printing fast for those 10 s is not kept. */
+		if (b->len >= sizeof(mark) && copy_out(x, b->len - sizeof(mark) + 1) < 0)
+			return -1;
 		if (relay(x, true) < 0)
 			return -1;
 	}

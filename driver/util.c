@@ -128,7 +128,7 @@ void b64_encode(struct buf *out, const void *data, size_t n)
 	}
 }
 
-int b64_decode(struct buf *out, const char *in, size_t n)
+int b64_decode(struct b64 *s, struct buf *out, const char *in, size_t n)
 {
 	static signed char rev[256];
 	if (!rev['B']) {
@@ -136,22 +136,23 @@ int b64_decode(struct buf *out, const char *in, size_t n)
 		for (int i = 0; i < 64; i++)
 			rev[(unsigned char)b64[i]] = (signed char)i;
 	}
-	unsigned v = 0;
-	int bits = 0;
+	buf_reserve(out, n / 4 * 3 + 3);
+	char *o = out->p + out->len;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)in[i];
 		if (c == '=' || c == '\r' || c == '\n')
 			continue;
 		if (rev[c] < 0)
 			return -1;
-		v = (v << 6) | (unsigned)rev[c];
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			char byte = (char)((v >> bits) & 0xff);
-			buf_add(out, &byte, 1);
+		s->v = (s->v << 6) | (unsigned)rev[c];
+		s->bits += 6;
+		if (s->bits >= 8) {
+			s->bits -= 8;
+			*o++ = (char)((s->v >> s->bits) & 0xff);
 		}
 	}
+	out->len = (size_t)(o - out->p);
+	out->p[out->len] = 0;
 	return 0;
 }
 

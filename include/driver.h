@@ -40,8 +40,14 @@ void buf_free(struct buf *b);
 void shquote(struct buf *out, const char *s);
 /* Append base64 of data (no line breaks). */
 void b64_encode(struct buf *out, const void *data, size_t n);
-/* Append the bytes of base64 text in[0..n); returns -1 on a bad character. */
-int b64_decode(struct buf *out, const char *in, size_t n);
+/* Base64 decoding state, so text can be decoded in pieces as it arrives. */
+struct b64 {
+	unsigned v;
+	int bits;
+};
+/* Append the bytes of base64 text in[0..n), continuing from s (zeroed at
+ * the start); returns -1 on a bad character. */
+int b64_decode(struct b64 *s, struct buf *out, const char *in, size_t n);
 /* Monotonic seconds. */
 double now(void);
 /* Remove a directory tree (no symlinks followed). */
@@ -89,6 +95,7 @@ struct driver {
 	bool keep_state, interactive;
 	double deadline;     /* the test's global timeout (monotonic) */
 	int nfail;           /* steps failed so far */
+	size_t output_max;   /* bytes of one command's output (backdoor.c) */
 	struct drv_net *net; /* the vlans' switches (driver/net.c) */
 };
 
