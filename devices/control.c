@@ -12,7 +12,6 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "control.h"
@@ -130,26 +129,7 @@ static void ctl_event(void *opaque, int fd, uint32_t events)
 
 static const char *ctl_opt;
 static int ctl_fd = -1;
-static char *ctl_path; /* removed at exit */
-
-static int ctl_listen(const char *v, const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		log_error("--control %s: path too long", v);
-		return -1;
-	}
-	strcpy(sa.sun_path, path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1) < 0) {
-		log_error("--control %s: %m", v);
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	ctl_path = strdup(path);
-	return fd;
-}
+static bool ctl_listening; /* socket:PATH (vm_listen_unix removes it at exit) */
 
 static int ctl_parse(const char *v)
 {
@@ -172,9 +152,10 @@ static int ctl_parse(const char *v)
 		log_error("--control %s: fd %ld is not an open stream socket", v, fd);
 		return -EINVAL;
 	}
-	ctl_fd = fd_ok ? fd : ctl_listen(v, v + 7);
+	ctl_fd = fd_ok ? fd : vm_listen_unix("--control", v + 7);
 	if (ctl_fd < 0)
 		return -EINVAL;
+	ctl_listening = !fd_ok;
 	ctl_opt = v;
 	return 0;
 }
@@ -187,7 +168,7 @@ static int ctl_setup(struct vm *vm)
 	if (!c)
 		return -ENOMEM;
 	*c = (struct ctl){ .vm = vm, .fd = -1, .listen_fd = -1 };
-	if (ctl_path)
+	if (ctl_listening)
 		c->listen_fd = ctl_fd;
 	else
 		c->fd = ctl_fd;
@@ -197,14 +178,7 @@ static int ctl_setup(struct vm *vm)
 	return r;
 }
 
-static void ctl_teardown(struct vm *vm)
-{
-	(void)vm;
-	if (ctl_path)
-		unlink(ctl_path);
-}
-
 DEVICE(control, .name = "control", .option = "control",
        .usage = "--control fd:N|socket:PATH  run-time commands, one per line "
 		"(e.g. hostfwd_add tcp::8080-:80)",
-       .parse = ctl_parse, .setup = ctl_setup, .teardown = ctl_teardown);
+       .parse = ctl_parse, .setup = ctl_setup);

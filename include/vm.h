@@ -89,6 +89,13 @@ int vm_options(struct vm_config *cfg, int argc, char **argv);
 /* Print --help text to f. */
 void vm_usage(FILE *f);
 
+/* Listen on the Unix stream socket path for option (e.g. "--control", for
+ * its socket:PATH). A stale socket there (nobody listening: a microvm that
+ * was killed) is replaced; a live one or any other file is an error, one
+ * line. The file is removed when microvm exits, however it exits. Returns
+ * the listening fd (non-blocking, close-on-exec) or -1 after that line. */
+int vm_listen_unix(const char *option, const char *path);
+
 /* Host pointer for guest-physical [gpa, gpa+len) when that whole range is
  * inside one RAM region, else NULL (out of range, in a hole, or overflowing).
  * The only way any code touches guest memory. */

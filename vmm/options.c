@@ -5,6 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "device.h"
 #include "log.h"
@@ -150,4 +154,89 @@ int vm_options(struct vm_config *cfg, int argc, char **argv)
 		return -EINVAL;
 	}
 	return 0;
+}
+
+/* --- socket:PATH options (--control, --console) ----------------------------- */
+
+#define MAX_SOCKETS 8
+static char *sockets[MAX_SOCKETS]; /* files to remove at exit */
+static int nsockets;
+
+static void remove_sockets(void)
+{
+	for (int i = 0; i < nsockets; i++)
+		unlink(sockets[i]);
+}
+
+/* After EADDRINUSE: 1 when path is a socket nobody listens on (left by a
+ * microvm that was killed), 0 when someone does, -1 when it is no socket. */
+static int socket_stale(const char *path, const struct sockaddr_un *sa)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0 || !S_ISSOCK(st.st_mode))
+		return -1;
+	/* Non-blocking: a live listener with a full backlog says EAGAIN. */
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int stale = fd >= 0 && connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0 &&
+		    errno == ECONNREFUSED;
+	if (fd >= 0)
+		close(fd);
+	return stale;
+}
+
+/* bind, replacing a stale socket; prints the line on failure. */
+static int bind_path(int fd, const char *option, const char *path, const struct sockaddr_un *sa)
+{
+	if (bind(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0)
+		return 0;
+	int e = errno, stale = e == EADDRINUSE ? socket_stale(path, sa) : 0;
+	if (stale == 1) {
+		if (unlink(path) == 0 && bind(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0)
+			return 0;
+		e = errno;
+	}
+	if (e == EADDRINUSE && stale == 0)
+		log_error("%s socket:%s: in use by a running process (another microvm?)", option,
+			  path);
+	else if (e == EADDRINUSE && stale < 0)
+		log_error("%s socket:%s: exists and is not a socket; not replacing it", option,
+			  path);
+	else
+		log_error("%s socket:%s: %s", option, path, strerror(e));
+	return -1;
+}
+
+int vm_listen_unix(const char *option, const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(sa.sun_path) || nsockets == MAX_SOCKETS) {
+		log_error("%s socket:%s: %s", option, path,
+			  nsockets == MAX_SOCKETS ? "too many sockets" : "path too long");
+		return -1;
+	}
+	strcpy(sa.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind_path(fd, option, path, &sa) < 0) {
+		if (fd < 0)
+			log_error("%s socket:%s: %s", option, path, strerror(errno));
+		else
+			close(fd);
+		return -1;
+	}
+	/* From here on the file is ours: removed however microvm exits
+	 * (main returning early included), short of SIGKILL, whose leftover
+	 * the next run finds stale. */
+	if (!(sockets[nsockets] = strdup(path)) || (nsockets == 0 && atexit(remove_sockets))) {
+		unlink(path);
+		close(fd);
+		log_error("%s socket:%s: out of memory", option, path);
+		return -1;
+	}
+	nsockets++;
+	if (listen(fd, 1) < 0) {
+		log_error("%s socket:%s: %s", option, path, strerror(errno));
+		close(fd);
+		return -1; /* the file goes at exit */
+	}
+	return fd;
 }

@@ -14,7 +14,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "device.h"
@@ -310,7 +309,6 @@ struct virtio_dev *virtio_console_create(struct vm *vm, int in_fd, int out_fd, i
 
 static const char *console_opt = "none";
 static struct virtio_dev *console_dev;
-static char *console_sock; /* socket path to remove at exit */
 
 static int console_parse(const char *v)
 {
@@ -327,25 +325,6 @@ static int console_parse(const char *v)
 	}
 	console_opt = v;
 	return 0;
-}
-
-static int console_listen(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		log_error("--console socket:%s: path too long", path);
-		return -1;
-	}
-	strcpy(sa.sun_path, path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1) < 0) {
-		log_error("--console socket:%s: %m", path);
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	console_sock = strdup(path);
-	return fd;
 }
 
 static int console_setup(struct vm *vm)
@@ -366,7 +345,7 @@ static int console_setup(struct vm *vm)
 			log_error("--console %s: %m", v);
 			return -EINVAL;
 		}
-	} else if ((lfd = console_listen(v + 7)) < 0) {
+	} else if ((lfd = vm_listen_unix("--console", v + 7)) < 0) {
 		return -EINVAL;
 	}
 	console_dev = virtio_console_create(vm, in, out, lfd);
@@ -381,8 +360,6 @@ static void console_teardown(struct vm *vm)
 		log_debug("virtio-console: guest wrote %llu bytes in %llu buffers, read %llu in %llu",
 			  c->tx_bytes, c->tx_chains, c->rx_bytes, c->rx_chains);
 	}
-	if (console_sock)
-		unlink(console_sock);
 }
 
 DEVICE(virtio_console, .name = "virtio-console", .option = "console",
