@@ -138,19 +138,24 @@ int b64_decode(struct b64 *s, struct buf *out, const char *in, size_t n)
 	}
 	buf_reserve(out, n / 4 * 3 + 3);
 	char *o = out->p + out->len;
+	/* Locals: stores through o may alias *s, which would slow the loop. */
+	unsigned v = s->v;
+	int bits = s->bits;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)in[i];
 		if (c == '=' || c == '\r' || c == '\n')
 			continue;
 		if (rev[c] < 0)
 			return -1;
-		s->v = (s->v << 6) | (unsigned)rev[c];
-		s->bits += 6;
-		if (s->bits >= 8) {
-			s->bits -= 8;
-			*o++ = (char)((s->v >> s->bits) & 0xff);
+		v = (v << 6) | (unsigned)rev[c];
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			*o++ = (char)((v >> bits) & 0xff);
 		}
 	}
+	s->v = v;
+	s->bits = bits;
 	out->len = (size_t)(o - out->p);
 	out->p[out->len] = 0;
 	return 0;
