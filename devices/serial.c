@@ -300,19 +300,23 @@ static void serial_output(void *opaque, int fd, uint32_t events)
 }
 
 /* The output, non-blocking (a full pipe must not stall a vCPU): stdout
- * through a private file description, file:PATH opened as before (a FIFO
- * waits for its reader) and then made non-blocking. */
-static int serial_open_out(const char *opt)
+ * through a private file description (none when stdout is closed: output is
+ * discarded), file:PATH opened as before (a FIFO waits for its reader) and
+ * then made non-blocking. Returns 0 or -errno. */
+static int serial_open_out(const char *opt, int *out)
 {
-	int fd = !strcmp(opt, "stdio")
-		? el_nonblock_fd(STDOUT_FILENO, O_WRONLY)
-		: open(opt + 5, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
+	if (!strcmp(opt, "stdio")) {
+		if ((*out = el_nonblock_fd(STDOUT_FILENO, O_WRONLY)) < 0)
+			log_debug("serial: no stdout (%s): output discarded", strerror(errno));
+		return 0;
+	}
+	*out = open(opt + 5, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (*out < 0) {
 		log_error("--serial %s: %s", opt, strerror(errno));
 		return -errno;
 	}
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-	return fd;
+	fcntl(*out, F_SETFL, fcntl(*out, F_GETFL) | O_NONBLOCK);
+	return 0;
 }
 
 static int serial_setup(struct vm *vm)
@@ -325,9 +329,8 @@ static int serial_setup(struct vm *vm)
 	s->vm = vm;
 	s->in_fd = -1;
 	pthread_mutex_init(&s->lock, NULL);
-	s->out_fd = serial_open_out(serial_opt);
-	if (s->out_fd < 0) {
-		int r = s->out_fd;
+	int r = serial_open_out(serial_opt, &s->out_fd);
+	if (r < 0) {
 		free(s);
 		return r;
 	}
@@ -350,8 +353,10 @@ static void serial_teardown(struct vm *vm)
 	(void)vm;
 	if (!s)
 		return;
-	serial_drain(s);
-	close(s->out_fd);
+	if (s->out_fd >= 0) {
+		serial_drain(s);
+		close(s->out_fd);
+	}
 	serial_dev = NULL;
 	free(s);
 }
