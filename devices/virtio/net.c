@@ -93,6 +93,7 @@ struct net {
 	struct vq_chain rxc[NET_RX_CHAINS];
 	unsigned held;
 	size_t held_len;
+	unsigned rx_gen;        /* the receive queue's generation when held */
 	bool rx_used, tx_used;  /* interrupts owed */
 	/* transmit: a frame the backend could not take yet */
 	bool tx_pending;
@@ -149,6 +150,11 @@ static void rx_release(struct net *n, unsigned count)
 static int rx_gather(struct net *n, struct vq *vq, size_t need)
 {
 	bool mrg = has(n, NET_F_MRG_RXBUF);
+	/* QueueReady=0 (4.2.2) took the held chains back with their ring: as
+	 * after a queue reset (2.6.1.1.1), the device must not use them. */
+	if (n->held && n->rx_gen != vq->gen)
+		n->held = n->held_len = 0;
+	n->rx_gen = vq->gen;
 	while (!n->held || (mrg && n->held_len < need && n->held < NET_RX_CHAINS)) {
 		struct vq_chain *c = &n->rxc[n->held];
 		int r = vq_pop(vq, c);

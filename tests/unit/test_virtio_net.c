@@ -338,6 +338,34 @@ static void test_reset(void **state)
 	assert_memory_equal((uint8_t *)fake_ptr(t->vm, a) + HDR, f, sizeof(f));
 }
 
+/* A frame larger than the one posted buffer holds that buffer (mergeable
+ * receive) and waits; the driver turns the queue off and on again on new
+ * rings: the held chain belongs to the old ring and must not be written or
+ * completed into the new one. */
+static void test_queue_ready_zero_drops_held_rx_chain(void **state)
+{
+	struct t *t = *state;
+	uint64_t old = rx_post(t, 100);
+	memset(fake_ptr(t->vm, old), 0x5a, 100);
+	uint8_t f[1000];
+	make_frame(f, sizeof(f), 11);
+	assert_int_equal(send(t->host, f, sizeof(f), 0), sizeof(f));
+	fd_settle();
+	fd_wr(&t->f, 0x030, RXQ);
+	fd_wr(&t->f, 0x044, 0);
+	fd_queue_setup(&t->f, RXQ, 64);
+	uint64_t a = rx_post(t, 2048);
+	uint32_t len;
+	assert_int_equal(fd_wait(&t->f, RXQ, NULL, &len), 1);
+	assert_int_equal(len, HDR + sizeof(f));
+	uint8_t *p = fake_ptr(t->vm, a);
+	assert_int_equal(p[10] | p[11] << 8, 1); /* num_buffers: the new chain alone */
+	assert_memory_equal(p + HDR, f, sizeof(f));
+	assert_int_equal(fd_used(&t->f, RXQ)[1], 1);
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(((uint8_t *)fake_ptr(t->vm, old))[i], 0x5a);
+}
+
 /* --- the user network, through libslirp ------------------------------------ */
 
 struct u {
@@ -528,7 +556,8 @@ int main(void)
 		T(test_config), T(test_tx), T(test_tx_checksum), T(test_tx_hostile), T(test_rx),
 		T(test_rx_mergeable), P(test_rx_plain_small_buffer), T(test_rx_hostile),
 		T(test_rx_back_pressure), T(test_rx_bad_chain), T(test_switch_gone),
-		T(test_reset), U(test_user_arp), U(test_user_hostfwd),
+		T(test_reset), T(test_queue_ready_zero_drops_held_rx_chain),
+		U(test_user_arp), U(test_user_hostfwd),
 		cmocka_unit_test(test_control_unknown), cmocka_unit_test(test_net_option_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
