@@ -189,6 +189,32 @@ static void test_hostile_chains(void **state)
 	assert_false(fd_rd(&t->f, 0x070) & VIRTIO_STATUS_NEEDS_RESET);
 }
 
+/* Through the transport, a T-message whose size field says 4 GiB - 1 in a
+ * 64-byte readable buffer: Rlerror EPROTO (11 bytes), the worker reads
+ * nothing past the chain, and the device goes on. */
+static void test_size_field_of_4gib_gets_rlerror(void **state)
+{
+	struct t *t = *state;
+	session(t);
+	struct msg m;
+	m_u32(m_start(&m, P9_TGETATTR, 9), 1);
+	m_u64(&m, 0x7ff);
+	m_end(&m);
+	memcpy(m.b, &(uint32_t){ UINT32_MAX }, 4);
+	memcpy(fake_ptr(t->vm, t->req), m.b, m.len);
+	struct fd_seg s[2] = { { t->req, 64, false }, { t->rep, 4096, true } };
+	uint16_t head = fd_add(&t->f, 0, s, 2, false);
+	uint32_t id, len, err;
+	assert_int_equal(fd_wait(&t->f, 0, &id, &len), 1);
+	assert_int_equal(id, head);
+	assert_int_equal(len, 11);
+	assert_int_equal(reply(t)[4], 7);
+	memcpy(&err, reply(t) + 7, 4);
+	assert_int_equal(err, EPROTO);
+	session(t);
+	assert_false(fd_rd(&t->f, 0x070) & VIRTIO_STATUS_NEEDS_RESET);
+}
+
 /* --share takes privileged (and names it when a field is unknown). */
 static void test_share_option_privileged(void **state)
 {
@@ -210,6 +236,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_split_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_in_flight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_chains, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_size_field_of_4gib_gets_rlerror, setup,
+						teardown),
 		cmocka_unit_test(test_share_option_privileged),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
