@@ -180,7 +180,7 @@ unit-only-aarch64 := $(wildcard tests/unit/test_arm64_*.c)
 unit-srcs := $(filter-out $(filter-out $(unit-only-$(ARCH)),$(unit-only-x86_64) $(unit-only-aarch64)),\
 	       $(wildcard tests/unit/test_*.c))
 unit-srcs := $(filter-out $(if $(filter y,$(CONFIG_DRIVER)),,tests/unit/test_testfile.c \
-	tests/unit/test_switch.c),$(unit-srcs))
+	tests/unit/test_switch.c tests/unit/test_pyproto.c),$(unit-srcs))
 unit-bins := $(unit-srcs:tests/unit/%.c=$(B)/tests/%)
 tiny-srcs := $(wildcard tests/tinyguest/*.S)
 tiny-elfs := $(tiny-srcs:tests/tinyguest/%.S=$(B)/tinyguest/%.elf)
@@ -221,6 +221,11 @@ $(B)/tests/test_testfile: tests/unit/test_testfile.c $(driver-objs)
 	@mkdir -p $(dir $@)
 	@echo "  TEST    $@"
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(driver-objs) -lcmocka $(DRIVER_LIBS)
+
+$(B)/tests/test_pyproto: tests/unit/test_pyproto.c $(driver-objs)
+	@mkdir -p $(dir $@)
+	@echo "  TEST    $@"
+	$(Q)$(CC) $(CFLAGS) -Idriver $(LDFLAGS) -o $@ $< $(driver-objs) -lcmocka $(DRIVER_LIBS)
 
 unit: $(unit-bins)
 	@set -e; for t in $(unit-bins); do echo "== $$t"; $(RUN) $$t; done
