@@ -272,6 +272,8 @@ demo:
 install: microvm $(if $(filter y,$(CONFIG_DRIVER)),microvmtest)
 	install -D -m 0755 $(B)/microvm $(DESTDIR)$(PREFIX)/bin/microvm
 	$(if $(filter y,$(CONFIG_DRIVER)),install -D -m 0755 $(B)/microvmtest $(DESTDIR)$(PREFIX)/bin/microvmtest)
+	$(if $(filter y,$(CONFIG_DRIVER)),install -D -m 0644 -t $(DESTDIR)$(PREFIX)/share/microvmtest \
+		driver/python/microvmtest_driver.py driver/python/microvmtest_driver.pyi)
 
 clean:
 	rm -rf build

@@ -27,7 +27,8 @@ static const char usage[] =
 	"  --vmm qemu       boot nodes under QEMU as NixOS's qemu-vm does (for comparison)\n"
 	"  --qemu PATH      the QEMU binary (default: qemu-system-ARCH on PATH)\n"
 	"\n"
-	"test.json is described in docs/test-json.md. Exit status: 0 every step\n"
+	"test.json is described in docs/test-json.md; its script is JSON steps or a\n"
+	"Python testScript (needs python3). Exit status: 0 every step\n"
 	"passed, 1 a step failed or the test timed out, 2 bad usage or a malformed\n"
 	"test.json (nothing was started), 128+N stopped by signal N.\n";
 
@@ -116,7 +117,9 @@ static int run(struct driver *d, const struct opts *o)
 	struct nest n;
 	nest_begin(&n, NULL, "run the VM test script");
 	int r;
-	if (o->interactive) {
+	if (d->t->test_script) {
+		r = py_run(d);
+	} else if (o->interactive) {
 		tlog(NULL, "interactive: type steps, \"run\" to run the script, \"help\" for more");
 		r = repl(d);
 	} else {
@@ -176,9 +179,22 @@ int main(int argc, char **argv)
 		fprintf(stderr, "microvmtest: %s\n", err);
 		return 2;
 	}
+	/* A testScript's syntax is checked before anything boots, too. */
+	int pr = t->test_script && strcmp(o.cmd, "shell") ? py_check(t, err, sizeof(err)) : 0;
+	if (pr < 0) {
+		fprintf(stderr, "microvmtest: %s: %s\n", o.file, err);
+		testfile_free(t);
+		/* Without python3 a Python test fails; a syntax error is a
+		 * malformed test.json. */
+		return pr == -2 && !strcmp(o.cmd, "run") ? 1 : 2;
+	}
 	if (!strcmp(o.cmd, "check")) {
-		printf("%s: ok (%zu node%s, %zu step%s)\n", o.file, t->nnodes,
-		       t->nnodes == 1 ? "" : "s", t->nsteps, t->nsteps == 1 ? "" : "s");
+		if (t->test_script)
+			printf("%s: ok (%zu node%s, a Python testScript)\n", o.file, t->nnodes,
+			       t->nnodes == 1 ? "" : "s");
+		else
+			printf("%s: ok (%zu node%s, %zu step%s)\n", o.file, t->nnodes,
+			       t->nnodes == 1 ? "" : "s", t->nsteps, t->nsteps == 1 ? "" : "s");
 		testfile_free(t);
 		return 0;
 	}

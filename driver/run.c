@@ -57,8 +57,8 @@ static int check_expect(struct ctx *x, const struct expect *e, const char *who)
 	return r;
 }
 
-/* Run one call; x is reset first. */
-static int call(struct driver *d, const struct step *s, struct ctx *x)
+/* Run one call; x is reset first. Every front end's calls come here. */
+int run_call(struct driver *d, const struct step *s, struct ctx *x)
 {
 	ctx_reset(x);
 	x->d = d;
@@ -94,7 +94,7 @@ static int retry_check(struct ctx *x, void *arg, bool last)
 	struct retry_arg *a = arg;
 	(void)x;
 	(void)last;
-	if (call(a->d, a->s, &a->inner) == 0)
+	if (run_call(a->d, a->s, &a->inner) == 0)
 		return 1;
 	if (a->inner.interrupted)
 		return -1;
@@ -156,7 +156,7 @@ int run_step(struct driver *d, const struct step *s)
 	int r = 0;
 	switch (s->kind) {
 	case STEP_CALL:
-		r = call(d, s, &x);
+		r = run_call(d, s, &x);
 		if (r < 0)
 			report(d, s, &x);
 		break;
@@ -173,7 +173,7 @@ int run_step_show(struct driver *d, const struct step *s)
 	if (s->kind != STEP_CALL)
 		return run_step(d, s);
 	struct ctx x = { .d = d };
-	int r = call(d, s, &x);
+	int r = run_call(d, s, &x);
 	if (r < 0)
 		report(d, s, &x);
 	else if (s->call.m->result == R_STATUS_TEXT)

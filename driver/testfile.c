@@ -13,7 +13,7 @@
 #include "loader.h"
 
 static const char *const top_keys[] = { "name", "timeout", "nodes", "script",
-					"description", NULL };
+					"testScript", "description", NULL };
 static const char *const node_keys[] = { "kernel", "initrd", "cmdline", "memory",
 					 "cpus", "disks", "shares", "vlans", "forwards",
 					 "user_net", NULL };
@@ -392,8 +392,20 @@ static int load_top(const struct lerr *e, struct test *t, bool check)
 		return lbad(e, "$", "missing key \"nodes\" (an object of node name -> node)");
 	if (load_nodes(e, t, v, check))
 		return -1;
+	bool has_py = json_object_object_get_ex(j, "testScript", &v);
+	if (has_py && json_object_object_get_ex(j, "script", NULL))
+		return lbad(e, "$", "give either \"script\" (steps) or \"testScript\" "
+			    "(Python), not both");
+	if (has_py) {
+		if (!json_object_is_type(v, json_type_string))
+			return lbad(e, "$.testScript", "expected a string of Python source, "
+				    "got %s", jtype(v));
+		t->test_script = json_object_get_string(v);
+		return 0;
+	}
 	if (!json_object_object_get_ex(j, "script", &v))
-		return lbad(e, "$", "missing key \"script\" (an array of steps)");
+		return lbad(e, "$", "missing key \"script\" (an array of steps) or "
+			    "\"testScript\" (Python)");
 	return load_script(e, t, v);
 }
 

@@ -187,7 +187,19 @@ int drv_sleep(struct ctx *x, double s);
 int machine_start(struct ctx *x, struct machine *m, bool allow_reboot);
 int machine_wait_for_shutdown(struct ctx *x, struct machine *m);
 
-/* --- running steps (driver/run.c) and the prompt (driver/repl.c) -------- */
+/* --- the front ends over the one method table: JSON steps (driver/run.c),
+ * Python testScripts (driver/pyfront.c, its protocol in pyproto.c), the
+ * prompt (driver/repl.c); each turns its input into a struct step ------- */
+/* Run one call step (with its expect) into x, which is reset first; logs
+ * as every front end's calls do, but reports no failure (x->err says it). */
+int run_call(struct driver *d, const struct step *s, struct ctx *x);
+/* Check a testScript's syntax with python3, before anything boots: 0; -1
+ * with "$.testScript line N: ..." in err; -2 when python3 or the front
+ * end's module is missing (err says which). */
+int py_check(const struct test *t, char *err, size_t errlen);
+/* Run the test's Python testScript (and the prompt for --interactive);
+ * returns 0 when it passed. */
+int py_run(struct driver *d);
 /* Run steps; returns 0 when all passed. */
 int run_steps(struct driver *d, const struct step *s, size_t n);
 int run_step(struct driver *d, const struct step *s);

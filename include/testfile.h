@@ -133,6 +133,7 @@ struct test {
 	size_t nnodes;
 	struct step *steps;
 	size_t nsteps;
+	const char *test_script; /* Python source instead of steps, or NULL */
 	struct json_object *root;
 };
 

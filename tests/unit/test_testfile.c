@@ -101,19 +101,36 @@ static void test_json_errors(void **state)
 	bad("[]", "t.json: $: expected an object with name, nodes and script, got an array");
 }
 
+/* A Python testScript is kept as written, checked by python3 later. */
+static void test_python_script(void **state)
+{
+	(void)state;
+	struct test *t = load("{\"name\": \"x\", " NODE ", \"testScript\": "
+			      "\"machine.succeed('true')\\n\"}");
+	assert_non_null(t);
+	assert_string_equal(t->test_script, "machine.succeed('true')\n");
+	assert_int_equal(t->nsteps, 0);
+	testfile_free(t);
+}
+
 static void test_top_errors(void **state)
 {
 	(void)state;
 	bad("{\"nodes\": {}}", "t.json: $: missing key \"name\" (the test's name)");
 	bad("{\"name\": \"x\", \"script\": []}",
 	    "t.json: $: missing key \"nodes\" (an object of node name -> node)");
-	bad("{\"name\": \"x\", " NODE "}", "t.json: $: missing key \"script\" (an array of steps)");
+	bad("{\"name\": \"x\", " NODE "}", "t.json: $: missing key \"script\" (an array of steps) "
+	    "or \"testScript\" (Python)");
+	bad("{\"name\": \"x\", " NODE ", \"script\": [], \"testScript\": \"\"}",
+	    "t.json: $: give either \"script\" (steps) or \"testScript\" (Python), not both");
+	bad("{\"name\": \"x\", " NODE ", \"testScript\": []}",
+	    "t.json: $.testScript: expected a string of Python source, got an array");
 	bad("{\"name\": 3}", "t.json: $.name: expected a string, got an integer");
 	bad("{\"name\": \"x\", \"timeout\": \"1\"}",
 	    "t.json: $.timeout: expected an integer from 1 to 2147483647, got \"1\"");
 	bad("{\"name\": \"x\", \"nodez\": 1}",
 	    "t.json: $.nodez: unknown key (expected one of name, timeout, nodes, script, "
-	    "description)");
+	    "testScript, description)");
 	bad("{\"name\": \"x\", \"nodes\": {}, \"script\": []}",
 	    "t.json: $.nodes: expected at least one node");
 	bad("{\"name\": \"x\", \"nodes\": [], \"script\": []}",
@@ -276,6 +293,7 @@ int main(void)
 		cmocka_unit_test(test_node_errors),
 		cmocka_unit_test(test_missing_kernel_file),
 		cmocka_unit_test(test_step_errors),
+		cmocka_unit_test(test_python_script),
 		cmocka_unit_test(test_expect_errors),
 		cmocka_unit_test(test_block_errors),
 		cmocka_unit_test(test_line_syntax),
