@@ -311,7 +311,8 @@ class Driver:
         self._symbols = symbols
         for k in ("start_all", "join_all", "serial_stdout_on", "serial_stdout_off",
                   "polling_condition", "create_machine"):
-            setattr(self, k, symbols[k])
+            if k in symbols:
+                setattr(self, k, symbols[k])
 
     def subtest(self, name):
         return subtest(name)
