@@ -33,7 +33,10 @@ CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -MMD -MP \
 	  -Iinclude -Ivmm/$(ARCH) -I$(GEN)/generated -include autoconf.h
 ifneq ($(SANITIZE),)
-CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+# MICROVM_SANITIZE: seccomp traps and names a forbidden call by default, and
+# allows what the sanitizer runtimes need (vmm/seccomp.c).
+CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all \
+	  -DMICROVM_SANITIZE='"$(SANITIZE)"'
 LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 LDLIBS := -lpthread
@@ -63,7 +66,8 @@ $(GEN)/config/auto.conf: .config Kconfig
 
 # --- sources ------------------------------------------------------------------
 core-y := vmm/image.c vmm/kvm.c vmm/memory.c vmm/vcpu.c vmm/bus.c vmm/eventloop.c vmm/log.c \
-	  vmm/options.c
+	  vmm/options.c vmm/sandbox.c
+core-$(CONFIG_SECCOMP) += vmm/seccomp.c
 arch-x86_64 := vmm/x86_64/layout.c vmm/x86_64/boot.c vmm/x86_64/bzimage.c \
 	  vmm/x86_64/elf.c vmm/x86_64/cpu.c vmm/x86_64/acpi.c vmm/x86_64/power.c
 arch-aarch64 := vmm/aarch64/layout.c vmm/aarch64/boot.c vmm/aarch64/fdt.c vmm/aarch64/cpu.c
@@ -82,6 +86,10 @@ core-$(CONFIG_CONTROL) += devices/control.c
 
 ifeq ($(CONFIG_HOST_DECOMPRESS),y)
 LDLIBS += -lz -llzma -lzstd
+endif
+ifeq ($(CONFIG_SECCOMP),y)
+$(B)/vmm/seccomp.o: CFLAGS += $(shell pkg-config --cflags libseccomp)
+LDLIBS += $(shell pkg-config --libs libseccomp)
 endif
 ifeq ($(CONFIG_VIRTIO_NET),y)
 $(B)/devices/virtio/net-user.o: CFLAGS += $(shell pkg-config --cflags slirp)
@@ -181,6 +189,8 @@ unit-srcs := $(filter-out $(filter-out $(unit-only-$(ARCH)),$(unit-only-x86_64) 
 	       $(wildcard tests/unit/test_*.c))
 unit-srcs := $(filter-out $(if $(filter y,$(CONFIG_DRIVER)),,tests/unit/test_testfile.c \
 	tests/unit/test_switch.c tests/unit/test_pyproto.c),$(unit-srcs))
+unit-srcs := $(filter-out $(if $(filter y,$(CONFIG_SECCOMP)),,$(wildcard tests/unit/test_seccomp*.c)),\
+	$(unit-srcs))
 unit-bins := $(unit-srcs:tests/unit/%.c=$(B)/tests/%)
 tiny-srcs := $(wildcard tests/tinyguest/*.S)
 tiny-elfs := $(tiny-srcs:tests/tinyguest/%.S=$(B)/tinyguest/%.elf)

@@ -49,6 +49,19 @@ struct vcpu {
 	uint64_t exits_pio, exits_mmio, exits_other;
 };
 
+/* Kinds of thread, each confined to its own seccomp allow-list and
+ * capabilities (vmm/sandbox.c, vmm/seccomp.c; docs/architecture.md,
+ * "Sandbox"). 9p workers of a `privileged` share keep more capabilities. */
+enum vm_thread {
+	VM_THREAD_MAIN, VM_THREAD_VCPU, VM_THREAD_EVENTLOOP, VM_THREAD_BLK, VM_THREAD_9P,
+	VM_THREAD_9P_PRIVILEGED, VM_THREAD_KINDS
+};
+
+/* --seccomp: what a forbidden system call does. AUTO is KILL, or TRAP in
+ * sanitizer builds and with --verbose. */
+enum vm_seccomp { VM_SECCOMP_AUTO, VM_SECCOMP_KILL, VM_SECCOMP_TRAP, VM_SECCOMP_LOG,
+		  VM_SECCOMP_OFF };
+
 /* What the user asked for (from the command line). */
 struct vm_config {
 	const char *kernel;  /* path to bzImage / vmlinux / Image */
@@ -57,6 +70,7 @@ struct vm_config {
 	uint64_t mem_size;   /* bytes of guest RAM */
 	int ncpus;
 	bool acpi;           /* describe devices in ACPI (x86) */
+	enum vm_seccomp seccomp;
 };
 
 struct vm {
@@ -145,5 +159,22 @@ void vcpu_stop_all(struct vm *vm);
 /* Handle one KVM_EXIT_IO / KVM_EXIT_MMIO; shared by the vCPU loop and tests. */
 void vcpu_handle_pio(struct vcpu *vcpu);
 void vcpu_handle_mmio(struct vcpu *vcpu);
+
+/* Compile every thread kind's seccomp filter for mode (AUTO resolved here)
+ * and, for TRAP, install the SIGSYS handler that names the call. Main
+ * thread, after the options and before any other thread starts. Returns 0,
+ * or -1 after one line. */
+int vm_sandbox_init(enum vm_seccomp mode);
+
+/* Confine the calling thread as kind: drop the capabilities kind does not
+ * need, set no_new_privs, install kind's filter. The first thing each thread
+ * function does; the main thread calls it once every other thread exists
+ * (threads inherit both). Nothing before vm_sandbox_init (unit tests). A
+ * thread that cannot be confined ends the process (status 1). */
+void vm_sandbox_enter(enum vm_thread kind);
+
+/* The number of system calls kind's filter allows (for --verbose and the
+ * tests), or -1 without a filter. */
+int vm_sandbox_size(enum vm_thread kind);
 
 #endif
