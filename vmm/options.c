@@ -18,7 +18,7 @@
 #define MEM_MAX_MIB (1024 * 1024)
 #define DEFAULT_CMDLINE "console=ttyS0 panic=1"
 
-enum { OPT_NO_ACPI = 256, OPT_DEVICE_BASE = 512 };
+enum { OPT_NO_ACPI = 256, OPT_SECCOMP, OPT_NO_SECCOMP, OPT_DEVICE_BASE = 512 };
 
 static const struct option core_opts[] = {
 	{ "kernel", required_argument, NULL, 'k' },
@@ -27,6 +27,8 @@ static const struct option core_opts[] = {
 	{ "memory", required_argument, NULL, 'm' },
 	{ "cpus", required_argument, NULL, 'n' },
 	{ "no-acpi", no_argument, NULL, OPT_NO_ACPI },
+	{ "seccomp", required_argument, NULL, OPT_SECCOMP },
+	{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 };
@@ -44,6 +46,9 @@ void vm_usage(FILE *f)
 		"  --memory MIB      guest RAM in MiB, or with a G suffix (default 512)\n"
 		"  --cpus N          vCPUs, 1-%d (default 1)\n"
 		"  --no-acpi         no ACPI tables\n"
+		"  --seccomp kill|trap|log|off  what a thread's forbidden system call does\n"
+		"                    (default kill; trap, naming it, with --verbose)\n"
+		"  --no-seccomp      the same as --seccomp off\n"
 		"  --verbose         say what microvm does\n"
 		"  --help            this text\n",
 		VM_MAX_CPUS);
@@ -74,6 +79,20 @@ static int parse_mib(const char *s, uint64_t *mib)
 	return 0;
 }
 
+static int parse_seccomp(struct vm_config *cfg, const char *arg)
+{
+	static const char *const modes[] = { [VM_SECCOMP_KILL] = "kill",
+		[VM_SECCOMP_TRAP] = "trap", [VM_SECCOMP_LOG] = "log", [VM_SECCOMP_OFF] = "off" };
+	for (int m = VM_SECCOMP_KILL; m <= VM_SECCOMP_OFF; m++) {
+		if (!strcmp(arg, modes[m])) {
+			cfg->seccomp = m;
+			return 0;
+		}
+	}
+	log_error("--seccomp %s: expected kill, trap, log or off", arg);
+	return -EINVAL;
+}
+
 static int parse_core(struct vm_config *cfg, int opt, const char *arg)
 {
 	char *end;
@@ -84,6 +103,8 @@ static int parse_core(struct vm_config *cfg, int opt, const char *arg)
 	case 'c': cfg->cmdline = arg; return 0;
 	case 'v': log_verbose = true; return 0;
 	case OPT_NO_ACPI: cfg->acpi = false; return 0;
+	case OPT_SECCOMP: return parse_seccomp(cfg, arg);
+	case OPT_NO_SECCOMP: cfg->seccomp = VM_SECCOMP_OFF; return 0;
 	case 'm':
 		if (parse_mib(arg, &mib) < 0) {
 			log_error("--memory %s: expected a size in MiB from %d to %d (or NG)",
