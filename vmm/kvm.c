@@ -32,7 +32,12 @@ static const struct {
 
 bool kvm_is_pvm(void)
 {
-	return access("/sys/module/kvm_pvm", F_OK) == 0;
+	/* Asked first by kvm_open: vCPU threads, which may not look at
+	 * files, get the answer from then. */
+	static int pvm = -1;
+	if (pvm < 0)
+		pvm = access("/sys/module/kvm_pvm", F_OK) == 0;
+	return pvm;
 }
 
 static int kvm_open_dev(void)

@@ -16,6 +16,7 @@
 static void *eventloop_thread(void *arg)
 {
 	struct vm *vm = arg;
+	vm_sandbox_enter(VM_THREAD_EVENTLOOP);
 	if (el_run(vm->el) < 0)
 		vm_request_exit(vm, VM_EXIT_ERROR, "event loop failed");
 	return NULL;
@@ -36,10 +37,11 @@ static int check_file(const char *opt, const char *path)
 	return 0;
 }
 
-/* --verbose: the monitor's own resident memory, guest RAM not counted. */
-static void report_rss(const struct vm *vm)
+/* --verbose: the monitor's own resident memory, guest RAM not counted, from
+ * f: /proc/self/smaps, opened before the main thread's filter (no open
+ * after it), read now. */
+static void report_rss(const struct vm *vm, FILE *f)
 {
-	FILE *f = fopen("/proc/self/smaps", "r");
 	if (!f)
 		return;
 	char line[256];
@@ -113,12 +115,14 @@ int main(int argc, char **argv)
 	int sigfd = signalfd(-1, &set, SFD_CLOEXEC);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (check_file("--kernel", vm.cfg.kernel) < 0 ||
+	if (vm_sandbox_init(vm.cfg.seccomp) < 0 || check_file("--kernel", vm.cfg.kernel) < 0 ||
 	    (vm.cfg.initrd && check_file("--initrd", vm.cfg.initrd) < 0) || vm_build(&vm) < 0)
 		return VM_EXIT_ERROR;
 	pthread_t elt;
 	if (pthread_create(&elt, NULL, eventloop_thread, &vm) != 0 || vcpu_start_all(&vm) < 0)
 		return VM_EXIT_ERROR;
+	FILE *smaps = log_verbose ? fopen("/proc/self/smaps", "r") : NULL;
+	vm_sandbox_enter(VM_THREAD_MAIN); /* last: every other thread exists */
 	int status = vm_wait_exit(&vm, sigfd);
 	vcpu_stop_all(&vm);
 	el_stop(vm.el);
@@ -128,7 +132,7 @@ int main(int argc, char **argv)
 			d->teardown(&vm);
 	}
 	if (log_verbose)
-		report_rss(&vm);
+		report_rss(&vm, smaps);
 	log_debug("exit status %d after %.1f ms", status, vm_elapsed_ms(&vm));
 	return status;
 }

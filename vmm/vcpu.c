@@ -137,6 +137,7 @@ static void vcpu_report(const struct vcpu *v)
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
+	vm_sandbox_enter(VM_THREAD_VCPU);
 	sigset_t set;
 	sigemptyset(&set);
 	sigaddset(&set, VCPU_KICK_SIGNAL);

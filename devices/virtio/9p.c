@@ -47,6 +47,7 @@ struct p9dev {
 	bool starved, stop;
 	pthread_t workers[P9_WORKERS];
 	unsigned nworkers;
+	bool privileged; /* P9_PRIVILEGED: its workers keep more capabilities */
 	struct p9dev_req *reqs;
 };
 
@@ -82,6 +83,7 @@ static void p9dev_complete(struct p9dev *p, struct p9dev_req *r, uint32_t len)
 static void *p9dev_worker(void *arg)
 {
 	struct p9dev *p = arg;
+	vm_sandbox_enter(p->privileged ? VM_THREAD_9P_PRIVILEGED : VM_THREAD_9P);
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
 		while (!p->jobs && !p->stop)
@@ -210,6 +212,7 @@ static struct virtio_dev *p9dev_create(struct vm *vm, const char *tag, int dir_f
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->cond, NULL);
 	p->jobs_tail = &p->jobs;
+	p->privileged = flags & P9_PRIVILEGED;
 	p->srv = p9_server_new(dir_fd, flags, max_fids);
 	int r = p->srv ? p9dev_start(p) : -errno;
 	if (r < 0) {

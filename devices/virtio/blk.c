@@ -317,6 +317,7 @@ static void blk_complete(struct blk *b, struct blk_req *r, uint32_t len)
 static void *blk_worker(void *arg)
 {
 	struct blk *b = arg;
+	vm_sandbox_enter(VM_THREAD_BLK);
 	pthread_mutex_lock(&b->lock);
 	for (;;) {
 		while (!b->jobs && !b->stop)
