@@ -3,8 +3,9 @@
  * control socket into each microvm with a user network (forward_port).
  *
  * Nodes are numbered in alphabetical order (NixOS); on vlan VV node NN gets
- * MAC 52:54:00:12:VV:NN (both written as two decimal digits, as NixOS does)
- * and, in the guest, 192.168.VV.NN/24. The driver passes every node's name
+ * MAC 52:54:00:12:VV:NN (both in hex, two digits each, as NixOS's
+ * qemu-common.nix makes them: at most 255 of either) and, in the guest,
+ * 192.168.VV.NN/24 (decimal). The driver passes every node's name
  * and address on the kernel command line (microvm.hosts=NAME=IP,...; the
  * address on the first vlan the two nodes share), for the guest to write
  * /etc/hosts from.
@@ -24,6 +25,8 @@
 #define CONTROL_FD 10
 #define VLAN_FD_BASE 11
 #define MAX_NODE_VLANS 16
+/* qemu-common.nix's qemuNicMac: vlan, then node number, in (upper case) hex. */
+#define NIC_MAC "52:54:00:12:%02X:%02X"
 
 struct machine_net {
 	int ports[MAX_NODE_VLANS]; /* port on the vlan's switch, -1: none */
@@ -78,14 +81,13 @@ int net_prepare(struct ctx *x, struct machine *m)
 	struct machine_net *n = mnet(m);
 	if (c->nvlans > MAX_NODE_VLANS)
 		return ctx_fail(x, "%s: at most %d vlans per node", m->name, MAX_NODE_VLANS);
-	if (c->index > 99 || (c->nvlans && !m->d->net && !(m->d->net = calloc(1, sizeof(*m->d->net)))))
-		return ctx_fail(x, "%s: vlan MACs 52:54:00:12:VV:NN need fewer than 100 nodes",
+	if (c->index > 255)
+		return ctx_fail(x, "%s: vlan MACs 52:54:00:12:VV:NN need at most 255 nodes",
 				m->name);
+	if (c->nvlans && !m->d->net && !(m->d->net = calloc(1, sizeof(*m->d->net))))
+		return ctx_fail(x, "out of memory");
 	for (size_t i = 0; i < c->nvlans; i++) {
 		int v = c->vlans[i], ours;
-		if (v > 99)
-			return ctx_fail(x, "%s: vlan %d: MACs 52:54:00:12:VV:NN need vlans below 100",
-					m->name, v);
 		if (!m->d->net->sw[v] && !(m->d->net->sw[v] = sw_new(v)))
 			return ctx_fail(x, "out of memory");
 		/* QEMU's -netdev dgram takes datagram sockets; both keep frames whole */
@@ -102,11 +104,6 @@ int net_prepare(struct ctx *x, struct machine *m)
 	    pair(SOCK_STREAM, &n->ctl_fd, &n->child_fds[0]) < 0)
 		return ctx_fail(x, "socketpair: %s", strerror(errno));
 	return 0;
-}
-
-static int two_digits(int v)
-{
-	return v / 10 * 16 + v % 10;
 }
 
 void net_argv(struct machine *m, char ***a, size_t *n)
@@ -126,8 +123,8 @@ void net_argv(struct machine *m, char ***a, size_t *n)
 	}
 	for (size_t i = 0; i < c->nvlans; i++) {
 		argv_add(a, n, "--net");
-		argv_add(a, n, "vlan=%d,fd=%zu,mac=52:54:00:12:%02x:%02x", c->vlans[i],
-			 VLAN_FD_BASE + i, two_digits(c->vlans[i]), two_digits(c->index));
+		argv_add(a, n, "vlan=%d,fd=%zu,mac=" NIC_MAC, c->vlans[i], VLAN_FD_BASE + i,
+			 c->vlans[i], c->index);
 	}
 }
 
@@ -140,8 +137,8 @@ void net_qemu_argv(struct machine *m, char ***a, size_t *n)
 		argv_add(a, n, "-netdev");
 		argv_add(a, n, "dgram,id=vlan%zu,local.type=fd,local.str=%zu", i, VLAN_FD_BASE + i);
 		argv_add(a, n, "-device");
-		argv_add(a, n, "virtio-net-pci,netdev=vlan%zu,mac=52:54:00:12:%02x:%02x", i,
-			 two_digits(c->vlans[i]), two_digits(c->index));
+		argv_add(a, n, "virtio-net-pci,netdev=vlan%zu,mac=" NIC_MAC, i, c->vlans[i],
+			 c->index);
 	}
 }
 
