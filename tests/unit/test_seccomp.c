@@ -31,6 +31,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "options.h"
 #include "vm.h"
 
 #ifdef MICROVM_SANITIZE
@@ -490,9 +491,39 @@ static void test_exit_and_leak_check_under_main_filter(void **state)
 	free(r);
 }
 
+/* --seccomp, --no-seccomp, and MICROVM_SECCOMP when neither is given. */
+static void test_options(void **state)
+{
+	(void)state;
+	struct vm_config c;
+	char err[256];
+	const char *trap[] = { "--kernel", "k", "--seccomp", "trap", NULL };
+	const char *off[] = { "--kernel", "k", "--no-seccomp", NULL };
+	const char *none[] = { "--kernel", "k", NULL };
+	const char *bad[] = { "--kernel", "k", "--seccomp", "nope", NULL };
+	assert_int_equal(options_capture(&c, trap, err, sizeof(err)), 0);
+	assert_int_equal(c.seccomp, VM_SECCOMP_TRAP);
+	assert_int_equal(options_capture(&c, off, err, sizeof(err)), 0);
+	assert_int_equal(c.seccomp, VM_SECCOMP_OFF);
+	assert_int_equal(options_capture(&c, none, err, sizeof(err)), 0);
+	assert_int_equal(c.seccomp, VM_SECCOMP_AUTO);
+	assert_int_equal(options_capture(&c, bad, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "microvm: --seccomp nope: expected kill, trap, log or off\n");
+	setenv("MICROVM_SECCOMP", "log", 1);
+	assert_int_equal(options_capture(&c, none, err, sizeof(err)), 0);
+	assert_int_equal(c.seccomp, VM_SECCOMP_LOG);
+	assert_int_equal(options_capture(&c, off, err, sizeof(err)), 0);
+	assert_int_equal(c.seccomp, VM_SECCOMP_OFF); /* the option wins */
+	setenv("MICROVM_SECCOMP", "nope", 1);
+	assert_int_equal(options_capture(&c, none, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "MICROVM_SECCOMP=nope: expected kill, trap, log or off"));
+	unsetenv("MICROVM_SECCOMP");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_options),
 		cmocka_unit_test(test_sizes),
 		cmocka_unit_test(test_each_kind_allows_its_calls_and_is_killed_for_others),
 		cmocka_unit_test(test_trap_names_thread_and_call),
