@@ -76,14 +76,30 @@ static char *find_vmm(const char *given, const char *name)
 	return NULL;
 }
 
+/* The node with a start_script, or NULL; with every: whether all have one. */
+static const struct node_conf *start_script_node(const struct test *t, bool every)
+{
+	for (size_t i = 0; i < t->nnodes; i++)
+		if (!t->nodes[i].start_script == every)
+			return every ? NULL : &t->nodes[i];
+	return every ? t->nodes : NULL;
+}
+
 int drv_init(struct driver *d, struct test *t, const char *microvm)
 {
 	char qemu[64];
 	snprintf(qemu, sizeof(qemu), "qemu-system-%s", QEMU_ARCH);
 	const char *name = d->qemu ? qemu : "microvm";
 	const char *opt = d->qemu ? "--qemu" : "--microvm";
+	const struct node_conf *ss = start_script_node(t, false);
+	if (d->qemu && ss) {
+		fprintf(stderr, "microvmtest: --vmm qemu: node \"%s\" has a start_script, which "
+			"starts microvm itself\n", ss->name);
+		return -1;
+	}
+	/* Only nodes without a start_script need the binary. */
 	char *bin = find_vmm(microvm, name);
-	if (!bin) {
+	if (!bin && (microvm || !start_script_node(t, true))) {
 		fprintf(stderr, "microvmtest: %s%s%s: %s%s%s\n", microvm ? opt : "", microvm ? " " : "",
 			microvm ? microvm : name,
 			microvm ? "not an executable file"
@@ -104,7 +120,7 @@ int drv_init(struct driver *d, struct test *t, const char *microvm)
 		m->pidfd = m->shell_fd = m->serial_fd = m->stdin_fd = -1;
 		m->last_status = -1;
 	}
-	const char *tmp = getenv("TMPDIR");
+	const char *tmp = d->tmp_base ? d->tmp_base : getenv("TMPDIR");
 	if (asprintf(&d->run_dir, "%s/microvmtest.XXXXXX", tmp && *tmp ? tmp : "/tmp") < 0)
 		abort();
 	if (!mkdtemp(d->run_dir)) {
@@ -221,7 +237,6 @@ done:
 	return r;
 }
 
-static const char *microvm_help(struct driver *d);
 
 /* QEMU's overlay: a qcow2 file over the raw image, as NixOS's qemu-vm
  * keeps a VM's writes in a qcow2 file. */
@@ -290,7 +305,8 @@ static int prepare_state(struct ctx *x, struct machine *m)
 		return ctx_fail(x, "cannot create %s's xchg or shared directory: %s", m->name,
 				strerror(e));
 	m->disk_paths = calloc(m->conf->ndisks + 1, sizeof(char *));
-	m->disk_cow = m->d->qemu || strstr(microvm_help(m->d), ",cow=");
+	/* a start_script's microvm is this one, which has cow= */
+	m->disk_cow = m->d->qemu || m->conf->start_script || strstr(microvm_help(m->d), ",cow=");
 	for (size_t i = 0; i < m->conf->ndisks; i++) {
 		if (m->conf->disks[i].readonly)
 			m->disk_paths[i] = strdup(m->conf->disks[i].path);
@@ -298,140 +314,6 @@ static int prepare_state(struct ctx *x, struct machine *m)
 			return -1;
 	}
 	return 0;
-}
-
-/* microvm --help, read once, to check an option exists before relying on it. */
-static const char *microvm_help(struct driver *d)
-{
-	if (d->microvm_help)
-		return d->microvm_help;
-	struct buf b = { 0 };
-	buf_adds(&b, "");
-	int p[2];
-	if (pipe2(p, O_CLOEXEC) == 0) {
-		pid_t pid = fork();
-		if (pid == 0) {
-			dup2(p[1], 1);
-			dup2(p[1], 2);
-			execl(d->microvm, d->microvm, "--help", (char *)NULL);
-			_exit(127);
-		}
-		close(p[1]);
-		char tmp[4096];
-		ssize_t n;
-		while ((n = read(p[0], tmp, sizeof(tmp))) > 0 || (n < 0 && errno == EINTR))
-			if (n > 0)
-				buf_add(&b, tmp, (size_t)n);
-		close(p[0]);
-		while (pid > 0 && waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-			;
-	}
-	d->microvm_help = b.p;
-	return b.p;
-}
-
-static int need_option(struct ctx *x, struct machine *m, const char *opt, const char *why)
-{
-	const char *help = microvm_help(m->d);
-	const char *p = help;
-	size_t n = strlen(opt);
-	while ((p = strstr(p, opt)) && (p[n] == '-' || (p[n] >= 'a' && p[n] <= 'z')))
-		p += n;
-	if (p)
-		return 0;
-	return ctx_fail(x, "%s needs microvm's %s option, which %s does not have yet",
-			why, opt, m->d->microvm);
-}
-
-/* The node's options, after checking microvm has them. */
-static int check_options(struct ctx *x, struct machine *m)
-{
-	const struct node_conf *c = m->conf;
-	if (m->d->qemu && (c->nshares || c->nforwards))
-		return ctx_fail(x, "shares and forwards are not supported with --vmm qemu");
-	if (m->d->qemu)
-		return 0;
-	const char *help = microvm_help(m->d);
-	m->d->has_share = strstr(help, "--share tag=") != NULL;
-	if (need_option(x, m, "--console", "the backdoor shell (a virtio console)") ||
-	    (c->ndisks && need_option(x, m, "--disk", "\"disks\"")) ||
-	    (c->nshares && need_option(x, m, "--share", "\"shares\"")) ||
-	    (c->nvlans && need_option(x, m, "--net", "\"vlans\"")) ||
-	    (c->nforwards && need_option(x, m, "--net", "\"forwards\"")) ||
-	    (c->user_net && need_option(x, m, "--net", "\"user_net\"")))
-		return -1;
-	return 0;
-}
-
-void argv_add(char ***argv, size_t *n, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	*argv = realloc(*argv, (*n + 2) * sizeof(char *));
-	if (vasprintf(&(*argv)[(*n)++], fmt, ap) < 0)
-		abort();
-	(*argv)[*n] = NULL;
-	va_end(ap);
-}
-
-static char **build_argv(struct machine *m)
-{
-	const struct node_conf *c = m->conf;
-	char **a = NULL;
-	size_t n = 0;
-	argv_add(&a, &n, "%s", m->d->microvm);
-	argv_add(&a, &n, "--kernel");
-	argv_add(&a, &n, "%s", c->kernel);
-	if (c->initrd) {
-		argv_add(&a, &n, "--initrd");
-		argv_add(&a, &n, "%s", c->initrd);
-	}
-	if (c->cmdline || c->nvlans) {
-		struct buf b = { 0 };
-		buf_adds(&b, c->cmdline ? c->cmdline : "console=ttyS0 panic=1");
-		net_cmdline(m, &b);
-		argv_add(&a, &n, "--cmdline");
-		argv_add(&a, &n, "%s", b.p);
-		buf_free(&b);
-	}
-	if (c->memory) {
-		argv_add(&a, &n, "--memory");
-		argv_add(&a, &n, "%d", c->memory);
-	}
-	if (c->cpus) {
-		argv_add(&a, &n, "--cpus");
-		argv_add(&a, &n, "%d", c->cpus);
-	}
-	argv_add(&a, &n, "--serial");
-	argv_add(&a, &n, "stdio");
-	argv_add(&a, &n, "--console");
-	argv_add(&a, &n, "fd:%d", CONSOLE_FD);
-	for (size_t i = 0; i < c->ndisks; i++) {
-		argv_add(&a, &n, "--disk");
-		const struct disk_conf *dc = &c->disks[i];
-		struct buf b = { 0 };
-		if (dc->readonly || !m->disk_cow)
-			buf_printf(&b, "%s%s", m->disk_paths[i], dc->readonly ? ",readonly" : "");
-		else
-			buf_printf(&b, "%s,cow=%s", dc->path, m->disk_paths[i]);
-		if (dc->serial)
-			buf_printf(&b, ",serial=%s", dc->serial);
-		argv_add(&a, &n, "%s", b.p);
-		buf_free(&b);
-	}
-	for (size_t i = 0; i < c->nshares; i++) {
-		argv_add(&a, &n, "--share");
-		argv_add(&a, &n, "tag=%s,path=%s%s", c->shares[i].tag, c->shares[i].path,
-		    c->shares[i].readonly ? ",readonly" : "");
-	}
-	if (m->d->has_share) { /* every node gets NixOS's xchg and shared */
-		argv_add(&a, &n, "--share");
-		argv_add(&a, &n, "tag=xchg,path=%s/xchg", m->state_dir);
-		argv_add(&a, &n, "--share");
-		argv_add(&a, &n, "tag=shared,path=%s/shared", m->d->run_dir);
-	}
-	net_argv(m, &a, &n);
-	return a;
 }
 
 static void free_argv(char **a)
@@ -493,7 +375,7 @@ static int channels(struct ctx *x, int sv[2], int in[2], int out[2])
 
 int machine_spawn(struct ctx *x, struct machine *m)
 {
-	if (check_options(x, m) || prepare_state(x, m))
+	if (vm_check_options(x, m) || prepare_state(x, m))
 		return -1;
 	if (net_prepare(x, m) < 0) {
 		net_closed(m);
@@ -504,7 +386,7 @@ int machine_spawn(struct ctx *x, struct machine *m)
 		net_closed(m);
 		return -1;
 	}
-	char **argv = m->d->qemu ? qemu_argv(m, CONSOLE_FD) : build_argv(m);
+	char **argv = m->d->qemu ? qemu_argv(m, CONSOLE_FD) : vm_argv(m, CONSOLE_FD);
 	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid == 0)

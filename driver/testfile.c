@@ -16,166 +16,10 @@ static const char *const top_keys[] = { "name", "timeout", "nodes", "script",
 					"testScript", "description", NULL };
 static const char *const node_keys[] = { "kernel", "initrd", "cmdline", "memory",
 					 "cpus", "disks", "shares", "vlans", "forwards",
-					 "user_net", NULL };
+					 "user_net", "start_script", NULL };
 static const char *const disk_keys[] = { "path", "readonly", "serial", NULL };
 static const char *const share_keys[] = { "path", "tag", "readonly", NULL };
 static const char *const fwd_keys[] = { "host_port", "guest_port", NULL };
-
-int lbad(const struct lerr *e, const char *path, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (path)
-		snprintf(e->buf, e->len, "%s: %s: %s", e->file, path, msg);
-	else
-		snprintf(e->buf, e->len, "%s: %s", e->file, msg);
-	return -1;
-}
-
-char *path_key(const char *path, const char *key)
-{
-	char *p;
-	if (asprintf(&p, "%s.%s", path, key) < 0)
-		abort();
-	return p;
-}
-
-char *path_idx(const char *path, size_t i)
-{
-	char *p;
-	if (asprintf(&p, "%s[%zu]", path, i) < 0)
-		abort();
-	return p;
-}
-
-const char *jtype(struct json_object *j)
-{
-	switch (json_object_get_type(j)) {
-	case json_type_null: return "null";
-	case json_type_boolean: return "a boolean";
-	case json_type_double: return "a number";
-	case json_type_int: return "an integer";
-	case json_type_object: return "an object";
-	case json_type_array: return "an array";
-	case json_type_string: return "a string";
-	}
-	return "a value";
-}
-
-int check_keys(const struct lerr *e, struct json_object *j, const char *path,
-	       const char *const *keys)
-{
-	json_object_object_foreach(j, k, v) {
-		(void)v;
-		bool ok = false;
-		for (size_t i = 0; keys[i] && !ok; i++)
-			ok = !strcmp(k, keys[i]);
-		if (ok)
-			continue;
-		char list[400] = "";
-		for (size_t i = 0; keys[i]; i++)
-			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
-				 i ? ", " : "", keys[i]);
-		char *p = path_key(path, k);
-		lbad(e, p, "unknown key (expected one of %s)", list);
-		free(p);
-		return -1;
-	}
-	return 0;
-}
-
-/* Typed field getters: absent keys leave *out alone and return 0. */
-static int get_str(const struct lerr *e, struct json_object *o, const char *path,
-		   const char *key, const char **out)
-{
-	struct json_object *v;
-	if (!json_object_object_get_ex(o, key, &v))
-		return 0;
-	if (!json_object_is_type(v, json_type_string)) {
-		char *p = path_key(path, key);
-		lbad(e, p, "expected a string, got %s", jtype(v));
-		free(p);
-		return -1;
-	}
-	*out = json_object_get_string(v);
-	return 0;
-}
-
-static int get_int(const struct lerr *e, struct json_object *o, const char *path,
-		   const char *key, long lo, long hi, long *out)
-{
-	struct json_object *v;
-	if (!json_object_object_get_ex(o, key, &v))
-		return 0;
-	int64_t x = json_object_get_int64(v);
-	if (!json_object_is_type(v, json_type_int) || x < lo || x > hi) {
-		char *p = path_key(path, key);
-		lbad(e, p, "expected an integer from %ld to %ld, got %s", lo, hi,
-		     json_object_to_json_string_ext(v, JSON_C_TO_STRING_NOSLASHESCAPE));
-		free(p);
-		return -1;
-	}
-	*out = (long)x;
-	return 0;
-}
-
-static int get_bool(const struct lerr *e, struct json_object *o, const char *path,
-		    const char *key, bool *out)
-{
-	struct json_object *v;
-	if (!json_object_object_get_ex(o, key, &v))
-		return 0;
-	if (!json_object_is_type(v, json_type_boolean)) {
-		char *p = path_key(path, key);
-		lbad(e, p, "expected true or false, got %s", jtype(v));
-		free(p);
-		return -1;
-	}
-	*out = json_object_get_boolean(v);
-	return 0;
-}
-
-/* An array under key (absent: *n = 0). */
-static int get_array(const struct lerr *e, struct json_object *o, const char *path,
-		     const char *key, struct json_object **arr, size_t *n)
-{
-	*n = 0;
-	if (!json_object_object_get_ex(o, key, arr))
-		return 0;
-	if (!json_object_is_type(*arr, json_type_array)) {
-		char *p = path_key(path, key);
-		lbad(e, p, "expected an array, got %s", jtype(*arr));
-		free(p);
-		return -1;
-	}
-	*n = json_object_array_length(*arr);
-	return 0;
-}
-
-/* Resolve p against dir; check it exists when asked. */
-static int file_path(const struct lerr *e, const char *dir, const char *p,
-		     const char *path, bool check, bool want_dir, char **out)
-{
-	if (!*p)
-		return lbad(e, path, "expected a file name, got an empty string");
-	if (p[0] == '/' || !dir)
-		*out = strdup(p);
-	else if (asprintf(out, "%s/%s", dir, p) < 0)
-		abort();
-	if (!check)
-		return 0;
-	struct stat st;
-	if (stat(*out, &st) < 0)
-		return lbad(e, path, "%s \"%s\": %s", want_dir ? "directory" : "file",
-			    *out, strerror(errno));
-	if (want_dir != !!S_ISDIR(st.st_mode))
-		return lbad(e, path, "\"%s\" is %sa directory, expected %s", *out,
-			    want_dir ? "not " : "", want_dir ? "a directory" : "a file");
-	return 0;
-}
 
 static int load_disk(const struct lerr *e, const struct test *t, struct json_object *j,
 		     const char *path, bool check, struct disk_conf *d)
@@ -184,9 +28,9 @@ static int load_disk(const struct lerr *e, const struct test *t, struct json_obj
 	if (json_object_is_type(j, json_type_string)) {
 		p = json_object_get_string(j);
 	} else if (json_object_is_type(j, json_type_object)) {
-		if (check_keys(e, j, path, disk_keys) || get_str(e, j, path, "path", &p) ||
-		    get_str(e, j, path, "serial", &serial) ||
-		    get_bool(e, j, path, "readonly", &d->readonly))
+		if (check_keys(e, j, path, disk_keys) || lget_str(e, j, path, "path", &p) ||
+		    lget_str(e, j, path, "serial", &serial) ||
+		    lget_bool(e, j, path, "readonly", &d->readonly))
 			return -1;
 		if (!p)
 			return lbad(e, path, "missing key \"path\" (the disk image file)");
@@ -200,7 +44,7 @@ static int load_disk(const struct lerr *e, const struct test *t, struct json_obj
 	if (strchr(p, ','))
 		return lbad(e, path, "\"%s\": disk paths cannot contain ','", p);
 	d->serial = serial ? strdup(serial) : NULL;
-	return file_path(e, t->dir, p, path, check, false, &d->path);
+	return lfile_path(e, t->dir, p, path, check, false, &d->path);
 }
 
 static int load_share(const struct lerr *e, const struct test *t, struct json_object *j,
@@ -210,8 +54,8 @@ static int load_share(const struct lerr *e, const struct test *t, struct json_ob
 	if (!json_object_is_type(j, json_type_object))
 		return lbad(e, path, "expected an object {\"path\", \"tag\", \"readonly\"}, "
 			    "got %s", jtype(j));
-	if (check_keys(e, j, path, share_keys) || get_str(e, j, path, "path", &p) ||
-	    get_str(e, j, path, "tag", &tag) || get_bool(e, j, path, "readonly", &s->readonly))
+	if (check_keys(e, j, path, share_keys) || lget_str(e, j, path, "path", &p) ||
+	    lget_str(e, j, path, "tag", &tag) || lget_bool(e, j, path, "readonly", &s->readonly))
 		return -1;
 	if (!p || !tag)
 		return lbad(e, path, "missing key \"%s\"", p ? "tag" : "path");
@@ -226,7 +70,7 @@ static int load_share(const struct lerr *e, const struct test *t, struct json_ob
 	if (strchr(p, ','))
 		return lbad(e, path, "\"%s\": share paths cannot contain ','", p);
 	s->tag = strdup(tag);
-	return file_path(e, t->dir, p, path, check, true, &s->path);
+	return lfile_path(e, t->dir, p, path, check, true, &s->path);
 }
 
 static int load_forward(const struct lerr *e, struct json_object *j, const char *path,
@@ -237,8 +81,8 @@ static int load_forward(const struct lerr *e, struct json_object *j, const char 
 		return lbad(e, path, "expected an object {\"host_port\", \"guest_port\"}, "
 			    "got %s", jtype(j));
 	if (check_keys(e, j, path, fwd_keys) ||
-	    get_int(e, j, path, "host_port", 1, 65535, &h) ||
-	    get_int(e, j, path, "guest_port", 1, 65535, &g))
+	    lget_int(e, j, path, "host_port", 1, 65535, &h) ||
+	    lget_int(e, j, path, "guest_port", 1, 65535, &g))
 		return -1;
 	if (h < 0 || g < 0)
 		return lbad(e, path, "missing key \"%s\"", h < 0 ? "host_port" : "guest_port");
@@ -251,7 +95,7 @@ static int load_forward(const struct lerr *e, struct json_object *j, const char 
 #define LOAD_LIST(key, vec, n, call)                                          \
 	do {                                                                  \
 		struct json_object *arr;                                      \
-		if (get_array(e, j, path, key, &arr, &(n)))                   \
+		if (lget_array(e, j, path, key, &arr, &(n)))                   \
 			return -1;                                            \
 		(vec) = calloc((n) ? (n) : 1, sizeof(*(vec)));                \
 		char *kp = path_key(path, key);                               \
@@ -278,6 +122,46 @@ static int load_vlan(const struct lerr *e, struct json_object *el, const char *e
 	return 0;
 }
 
+/* A start_script owns what microvm boots: none of these may come with it. */
+static const char *const boot_keys[] = { "kernel", "initrd", "cmdline", "memory", "cpus", NULL };
+
+/* The node's start_script, when it has one: an executable file. */
+static int load_start_script(const struct lerr *e, const struct test *t, struct json_object *j,
+			     const char *path, bool check, struct node_conf *n)
+{
+	const char *script = NULL;
+	if (lget_str(e, j, path, "start_script", &script))
+		return -1;
+	if (!script)
+		return 0;
+	for (size_t i = 0; boot_keys[i]; i++)
+		if (json_object_object_get_ex(j, boot_keys[i], NULL))
+			return lbad(e, path, "give either \"start_script\" or \"%s\", not both "
+				    "(the script chooses the kernel, initrd, cmdline, memory and "
+				    "cpus)", boot_keys[i]);
+	char *kp = path_key(path, "start_script");
+	int r = lfile_path(e, t->dir, script, kp, check, false, &n->start_script);
+	if (!r && check && access(n->start_script, X_OK) < 0)
+		r = lbad(e, kp, "file \"%s\" is not executable", n->start_script);
+	free(kp);
+	return r;
+}
+
+/* kernel and initrd: files microvm boots. */
+static int load_boot_files(const struct lerr *e, const struct test *t, const char *path,
+			   bool check, const char *kernel, const char *initrd, struct node_conf *n)
+{
+	char *kp = path_key(path, "kernel");
+	int r = lfile_path(e, t->dir, kernel, kp, check, false, &n->kernel);
+	free(kp);
+	if (r || !initrd)
+		return r;
+	kp = path_key(path, "initrd");
+	r = lfile_path(e, t->dir, initrd, kp, check, false, &n->initrd);
+	free(kp);
+	return r;
+}
+
 static int load_node(const struct lerr *e, const struct test *t, struct json_object *j,
 		     const char *path, bool check, struct node_conf *n)
 {
@@ -287,29 +171,21 @@ static int load_node(const struct lerr *e, const struct test *t, struct json_obj
 		return lbad(e, path, "expected an object (the node's kernel, initrd, ...), "
 			    "got %s", jtype(j));
 	n->user_net = true; /* NixOS nodes have a user network unless told otherwise */
-	if (check_keys(e, j, path, node_keys) || get_str(e, j, path, "kernel", &kernel) ||
-	    get_str(e, j, path, "initrd", &initrd) || get_str(e, j, path, "cmdline", &cmdline) ||
-	    get_int(e, j, path, "memory", 16, 1024 * 1024, &mem) ||
-	    get_int(e, j, path, "cpus", 1, 64, &cpus) ||
-	    get_bool(e, j, path, "user_net", &n->user_net))
+	if (check_keys(e, j, path, node_keys) || load_start_script(e, t, j, path, check, n) ||
+	    lget_str(e, j, path, "kernel", &kernel) ||
+	    lget_str(e, j, path, "initrd", &initrd) || lget_str(e, j, path, "cmdline", &cmdline) ||
+	    lget_int(e, j, path, "memory", 16, 1024 * 1024, &mem) ||
+	    lget_int(e, j, path, "cpus", 1, 64, &cpus) ||
+	    lget_bool(e, j, path, "user_net", &n->user_net))
 		return -1;
 	n->memory = (int)mem;
 	n->cpus = (int)cpus;
 	n->cmdline = cmdline ? strdup(cmdline) : NULL;
-	if (!kernel)
-		return lbad(e, path, "missing key \"kernel\" (the guest kernel file)");
-	char *kp = path_key(path, "kernel");
-	int r = file_path(e, t->dir, kernel, kp, check, false, &n->kernel);
-	free(kp);
-	if (r)
+	if (!kernel && !n->start_script)
+		return lbad(e, path, "missing key \"kernel\" (the guest kernel file) or "
+			    "\"start_script\"");
+	if (kernel && load_boot_files(e, t, path, check, kernel, initrd, n))
 		return -1;
-	if (initrd) {
-		kp = path_key(path, "initrd");
-		r = file_path(e, t->dir, initrd, kp, check, false, &n->initrd);
-		free(kp);
-		if (r)
-			return -1;
-	}
 	LOAD_LIST("disks", n->disks, n->ndisks, load_disk(e, t, el, ep, check, &n->disks[i]));
 	LOAD_LIST("shares", n->shares, n->nshares, load_share(e, t, el, ep, check, &n->shares[i]));
 	LOAD_LIST("vlans", n->vlans, n->nvlans, load_vlan(e, el, ep, &n->vlans[i]));
@@ -381,10 +257,10 @@ static int load_top(const struct lerr *e, struct test *t, bool check)
 	if (!json_object_is_type(j, json_type_object))
 		return lbad(e, "$", "expected an object with name, nodes and script, got %s",
 			    jtype(j));
-	if (check_keys(e, j, "$", top_keys) || get_str(e, j, "$", "name", &t->name) ||
-	    get_int(e, j, "$", "timeout", 1, INT_MAX, &t->timeout))
+	if (check_keys(e, j, "$", top_keys) || lget_str(e, j, "$", "name", &t->name) ||
+	    lget_int(e, j, "$", "timeout", 1, INT_MAX, &t->timeout))
 		return -1;
-	if (get_str(e, j, "$", "description", &(const char *){ NULL }))
+	if (lget_str(e, j, "$", "description", &(const char *){ NULL }))
 		return -1;
 	if (!t->name)
 		return lbad(e, "$", "missing key \"name\" (the test's name)");
@@ -538,6 +414,7 @@ static void node_free(struct node_conf *n)
 {
 	free(n->name);
 	free(n->kernel);
+	free(n->start_script);
 	free(n->initrd);
 	free(n->cmdline);
 	for (size_t i = 0; i < n->ndisks; i++) {
@@ -565,6 +442,7 @@ void testfile_free(struct test *t)
 		step_free(&t->steps[i]);
 	free(t->steps);
 	json_object_put(t->root);
+	free(t->own_script);
 	free(t->file);
 	free(t->dir);
 	free(t);

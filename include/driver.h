@@ -85,11 +85,13 @@ struct driver {
 	struct test *t;
 	struct machine *m; /* one per node, in node order */
 	size_t nm;
-	const char *microvm; /* the VMM binary: microvm, or QEMU with qemu set */
+	const char *microvm; /* the VMM binary: microvm, or QEMU with qemu set; NULL
+			      * when every node has a start_script and none was found */
 	bool qemu;           /* --vmm qemu: boot nodes as NixOS's qemu-vm does */
 	const char *vmm;     /* "microvm" or "qemu", for the log */
 	char *microvm_help;  /* its --help, to check options before use */
 	char *run_dir;       /* per-run state directory */
+	const char *tmp_base; /* where run_dir is made (NULL: $TMPDIR, else /tmp) */
 	const char *out_dir; /* where copy_from_machine writes */
 	bool has_share;      /* microvm has --share: nodes get xchg and shared */
 	bool keep_state, interactive;
@@ -152,6 +154,13 @@ int drv_init(struct driver *d, struct test *t, const char *microvm);
 void drv_cleanup(struct driver *d);
 /* Spawn microvm for m (not waiting for boot). */
 int machine_spawn(struct ctx *x, struct machine *m);
+/* m's command line (driver/vmargs.c): microvm and the node's boot options,
+ * or its start_script; then the driver's options, the console on console_fd. */
+char **vm_argv(struct machine *m, int console_fd);
+/* Check that microvm has the options m needs (nothing for a start_script). */
+int vm_check_options(struct ctx *x, struct machine *m);
+/* microvm --help, read once ("" without a microvm binary). */
+const char *microvm_help(struct driver *d);
 /* Stop m's microvm: SIGTERM, a short grace, then SIGKILL its process group. */
 void machine_kill(struct machine *m);
 

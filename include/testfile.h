@@ -40,7 +40,9 @@ struct forward_conf {
 struct node_conf {
 	char *name;
 	int index;    /* 1.. in alphabetical order of names, as NixOS numbers nodes */
-	char *kernel; /* absolute path */
+	char *kernel; /* absolute path; NULL with start_script */
+	char *start_script; /* absolute path: starts microvm itself, given the
+			     * driver's options (docs/test-json.md), or NULL */
 	char *initrd; /* absolute path or NULL */
 	char *cmdline;
 	int memory, cpus; /* 0: microvm's default */
@@ -134,6 +136,7 @@ struct test {
 	struct step *steps;
 	size_t nsteps;
 	const char *test_script; /* Python source instead of steps, or NULL */
+	char *own_script;        /* test_script when read from a file (nixcfg.c) */
 	struct json_object *root;
 };
 

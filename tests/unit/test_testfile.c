@@ -143,7 +143,8 @@ static void test_node_errors(void **state)
 {
 	(void)state;
 	bad("{\"name\": \"x\", \"nodes\": {\"n1\": {}}, \"script\": []}",
-	    "t.json: $.nodes.n1: missing key \"kernel\" (the guest kernel file)");
+	    "t.json: $.nodes.n1: missing key \"kernel\" (the guest kernel file) or "
+	    "\"start_script\"");
 	bad("{\"name\": \"x\", \"nodes\": {\"a.b\": {\"kernel\": \"k\"}}, \"script\": []}",
 	    "t.json: $.nodes.a.b: node names are 1 to 63 letters, digits, '_' or '-'");
 	bad("{\"name\": \"x\", \"nodes\": {\"n1\": {\"kernel\": \"k\", \"memory\": 1}}, "
@@ -152,7 +153,7 @@ static void test_node_errors(void **state)
 	bad("{\"name\": \"x\", \"nodes\": {\"n1\": {\"kernel\": \"k\", \"memroy\": 1}}, "
 	    "\"script\": []}",
 	    "t.json: $.nodes.n1.memroy: unknown key (expected one of kernel, initrd, cmdline, "
-	    "memory, cpus, disks, shares, vlans, forwards, user_net)");
+	    "memory, cpus, disks, shares, vlans, forwards, user_net, start_script)");
 	bad("{\"name\": \"x\", \"nodes\": {\"n1\": {\"kernel\": \"k\", \"disks\": [1]}}, "
 	    "\"script\": []}",
 	    "t.json: $.nodes.n1.disks[0]: expected a file name or an object {\"path\", "
@@ -164,6 +165,29 @@ static void test_node_errors(void **state)
 	bad("{\"name\": \"x\", \"nodes\": {\"n1\": {\"kernel\": \"k\", \"forwards\": "
 	    "[{\"host_port\": 8080}]}}, \"script\": []}",
 	    "t.json: $.nodes.n1.forwards[0]: missing key \"guest_port\"");
+}
+
+/* A start_script node: the script owns what microvm boots. */
+static void test_start_script(void **state)
+{
+	(void)state;
+	struct test *t = load("{\"name\": \"x\", \"nodes\": {\"n1\": {\"start_script\": "
+			      "\"run-n1\", \"vlans\": [1]}}, \"script\": []}");
+	assert_non_null(t);
+	assert_string_equal(t->nodes[0].start_script, "/dir/run-n1");
+	assert_null(t->nodes[0].kernel);
+	assert_int_equal(t->nodes[0].nvlans, 1);
+	testfile_free(t);
+	bad("{\"name\": \"x\", \"nodes\": {\"n1\": {\"start_script\": \"s\", \"kernel\": "
+	    "\"k\"}}, \"script\": []}",
+	    "t.json: $.nodes.n1: give either \"start_script\" or \"kernel\", not both (the "
+	    "script chooses the kernel, initrd, cmdline, memory and cpus)");
+	bad("{\"name\": \"x\", \"nodes\": {\"n1\": {\"start_script\": \"s\", \"memory\": "
+	    "1024}}, \"script\": []}",
+	    "t.json: $.nodes.n1: give either \"start_script\" or \"memory\", not both (the "
+	    "script chooses the kernel, initrd, cmdline, memory and cpus)");
+	bad("{\"name\": \"x\", \"nodes\": {\"n1\": {\"start_script\": 1}}, \"script\": []}",
+	    "t.json: $.nodes.n1.start_script: expected a string, got an integer");
 }
 
 static void test_missing_kernel_file(void **state)
@@ -292,6 +316,7 @@ int main(void)
 		cmocka_unit_test(test_top_errors),
 		cmocka_unit_test(test_node_errors),
 		cmocka_unit_test(test_missing_kernel_file),
+		cmocka_unit_test(test_start_script),
 		cmocka_unit_test(test_step_errors),
 		cmocka_unit_test(test_python_script),
 		cmocka_unit_test(test_expect_errors),
