@@ -114,13 +114,12 @@ static const struct arg_rule vcpu_args[] = {
 };
 
 static const struct arg_rule eventloop_args[] = {
-	{ "socket", 0, INT_ARG, AF_INET }, /* libslirp: IPv4 only; v6 for hostfwd [::] */
-	{ "socket", 0, INT_ARG, AF_INET6 },
+	{ "socket", 0, INT_ARG, AF_INET }, /* libslirp, IPv6 off (net-user.c) */
 	{ "ioctl", 1, INT_ARG, KVM_IRQ_LINE }, /* the UART's interrupt, on input */
 	{ "ioctl", 1, INT_ARG, FIONREAD },     /* libslirp, before a UDP read */
 	{ "ioctl", 1, INT_ARG, TCGETS },       /* glib's isatty() in a warning */
 	/* libslirp reads /etc/resolv.conf when the guest first asks
-	 * 10.0.2.3, and again when it changes (stat, above). */
+	 * 10.0.2.3, and again when it changes (newfstatat, in every list). */
 	{ "openat", 2, OPEN_WRITES, 0 },
 	{ NULL, 0, 0, 0 },
 };
