@@ -13,6 +13,7 @@
 #include <linux/filter.h>
 #include <linux/kvm.h>
 #include <linux/seccomp.h>
+#include <malloc.h>
 #include <seccomp.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/sysinfo.h>
 #include <sys/syscall.h>
 #include <termios.h>
 #include <unistd.h>
@@ -330,6 +332,10 @@ static int trap_setup(void)
 
 int sandbox_filters_build(enum vm_seccomp mode)
 {
+	/* The first thread that needs a malloc arena beyond the eighth has
+	 * glibc count the CPUs in /sys/devices/system/cpu/online, an open no
+	 * filter allows: set its default limit (8 per CPU) now. */
+	mallopt(M_ARENA_MAX, 8 * get_nprocs());
 	if (mode == VM_SECCOMP_TRAP && trap_setup() < 0)
 		return -1;
 	for (int k = 0; k < VM_THREAD_KINDS; k++)
