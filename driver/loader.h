@@ -45,6 +45,17 @@ int lget_array(const struct lerr *e, struct json_object *o, const char *path, co
 int lfile_path(const struct lerr *e, const char *dir, const char *p, const char *path,
 	       bool check, bool want_dir, char **out);
 
+/* Node names: 1 to 63 letters, digits, '_' or '-'. */
+bool node_name_ok(const char *s);
+/* Sort t's nodes by name and number them from 1, as NixOS numbers nodes. */
+void nodes_number(struct test *t);
+/* A loader's input file, at most 16 MiB; NULL with errno set (EFBIG). */
+char *read_all(const char *file, size_t *len);
+
+/* Strict JSON (no comments, trailing commas or text after it), or -1 with
+ * "FILE: line L, column C: invalid JSON: ..." in e. */
+int lparse(const struct lerr *e, const char *text, size_t len, struct json_object **out);
+
 /* Parse one step; see step_parse(). */
 int lstep(const struct test *t, const struct lerr *e, struct json_object *j,
 	  const char *path, struct step *s);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "driver.h"
@@ -27,6 +28,11 @@ static const char usage[] =
 	"  --vmm qemu       boot nodes under QEMU as NixOS's qemu-vm does (for comparison)\n"
 	"  --qemu PATH      the QEMU binary (default: qemu-system-ARCH on PATH)\n"
 	"\n"
+	"       microvmtest nixos-driver -c CONFIG.json [-I] [-K] [-o DIR] [--junit-xml FILE]\n"
+	"                                [--log-level LEVEL]\n"
+	"  the NixOS test driver's command line (also as a nixos-test-driver symlink):\n"
+	"  CONFIG.json is NixOS's driverConfiguration; unknown flags get a warning\n"
+	"\n"
 	"test.json is described in docs/test-json.md; its script is JSON steps or a\n"
 	"Python testScript (needs python3). Exit status: 0 every step\n"
 	"passed, 1 a step failed or the test timed out, 2 bad usage or a malformed\n"
@@ -34,8 +40,11 @@ static const char usage[] =
 
 struct opts {
 	const char *cmd, *file, *node, *junit, *microvm, *out_dir, *qemu;
+	const char *tmp_base; /* where the run directory goes (NULL: $TMPDIR) */
 	bool use_qemu;
 	bool keep_state, interactive;
+	bool nixos;           /* nixos-driver: the NixOS driver's command line */
+	char *junit_buf;      /* junit when made from -o and --junit-xml */
 };
 
 static int bad_usage(const char *msg, const char *arg)
@@ -164,6 +173,146 @@ static int output_max(size_t *max)
 	return 0;
 }
 
+static void nixos_opt(int c, char *optarg, struct opts *o, const char **junit)
+{
+	switch (c) {
+	case 'c': o->file = optarg; break;
+	case 'I': o->interactive = true; break;
+	case 'N': o->interactive = false; break;
+	case 'K': o->keep_state = true; break;
+	case 'o': o->out_dir = optarg; break;
+	case 'j': *junit = optarg; break;
+	case 'm': o->microvm = optarg; break;
+	case 'L': /* the log is always at info: accepted for NixOS's wrapper */
+		if (strcmp(optarg, "debug") && strcmp(optarg, "info") &&
+		    strcmp(optarg, "warning") && strcmp(optarg, "error"))
+			fprintf(stderr, "microvmtest: warning: --log-level %s: expected debug, "
+				"info, warning or error; ignored\n", optarg);
+		break;
+	case 'h': fputs(usage, stdout); exit(0);
+	}
+}
+
+/* Where NixOS's driver keeps state: $XDG_RUNTIME_DIR, else $TMPDIR. */
+static int nixos_finish(struct opts *o, const char *junit)
+{
+	struct stat st;
+	if (!o->file)
+		return bad_usage("nixos-driver: expected -c/--config FILE (NixOS's "
+				 "driverConfiguration JSON)", NULL);
+	if (stat(o->out_dir, &st) < 0 || !S_ISDIR(st.st_mode) || access(o->out_dir, W_OK) < 0)
+		return bad_usage("-o/--output-directory: not a writable directory:", o->out_dir);
+	/* As NixOS's: the report goes under the output directory. */
+	if (junit && asprintf(&o->junit_buf, "%s%s%s", junit[0] == '/' ? "" : o->out_dir,
+			      junit[0] == '/' ? "" : "/", junit) < 0)
+		abort();
+	o->junit = o->junit_buf;
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+	o->tmp_base = xdg && *xdg ? xdg : NULL;
+	o->cmd = "run";
+	return 0;
+}
+
+/* nixos-driver (or a nixos-test-driver symlink): the NixOS driver's flags
+ * (nixos/lib/test-driver/src/test_driver/__init__.py). They change between
+ * releases, so an unknown one gets a warning, not a failure. */
+static int nixos_args(int argc, char **argv, struct opts *o)
+{
+	static const struct option lo[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "interactive", no_argument, NULL, 'I' },
+		{ "no-interactive", no_argument, NULL, 'N' },
+		{ "keep-machine-state", no_argument, NULL, 'K' },
+		{ "keep-vm-state", no_argument, NULL, 'K' },
+		{ "output-directory", required_argument, NULL, 'o' },
+		{ "output_directory", required_argument, NULL, 'o' },
+		{ "junit-xml", required_argument, NULL, 'j' },
+		{ "log-level", required_argument, NULL, 'L' },
+		{ "microvm", required_argument, NULL, 'm' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	int skip = argc > 1 && !strcmp(argv[1], "nixos-driver"), c;
+	int ac = argc - skip;
+	char **av = argv + skip;
+	const char *junit = NULL;
+	opterr = 0;
+	optind = 0;
+	while ((c = getopt_long(ac, av, ":c:IKo:", lo, NULL)) != -1) {
+		if (c == ':')
+			return bad_usage("option needs a value:", av[optind - 1]);
+		if (c == '?' && optopt)
+			fprintf(stderr, "microvmtest: warning: ignoring unknown option -%c\n", optopt);
+		else if (c == '?')
+			fprintf(stderr, "microvmtest: warning: ignoring unknown option %s\n",
+				av[optind - 1]);
+		else
+			nixos_opt(c, optarg, o, &junit);
+	}
+	for (; optind < ac; optind++)
+		fprintf(stderr, "microvmtest: warning: ignoring argument %s\n", av[optind]);
+	return nixos_finish(o, junit);
+}
+
+/* Everything after loading: the same for test.json and the NixOS driver's
+ * configuration. Returns the exit status. */
+static int drive(struct test *t, const struct opts *o)
+{
+	char err[1024];
+	/* A testScript's syntax is checked before anything boots, too. */
+	int pr = t->test_script && strcmp(o->cmd, "shell") ? py_check(t, err, sizeof(err)) : 0;
+	if (pr < 0) {
+		fprintf(stderr, "microvmtest: %s: %s\n", o->file, err);
+		/* Without python3 a Python test fails; a syntax error is a
+		 * malformed test.json. */
+		return pr == -2 && !strcmp(o->cmd, "run") ? 1 : 2;
+	}
+	if (!strcmp(o->cmd, "check")) {
+		if (t->test_script)
+			printf("%s: ok (%zu node%s, a Python testScript)\n", o->file, t->nnodes,
+			       t->nnodes == 1 ? "" : "s");
+		else
+			printf("%s: ok (%zu node%s, %zu step%s)\n", o->file, t->nnodes,
+			       t->nnodes == 1 ? "" : "s", t->nsteps, t->nsteps == 1 ? "" : "s");
+		return 0;
+	}
+	struct driver d = { .keep_state = o->keep_state, .interactive = o->interactive,
+			    .out_dir = o->out_dir, .qemu = o->use_qemu, .tmp_base = o->tmp_base };
+	if (output_max(&d.output_max) < 0)
+		return 2;
+	if (o->junit)
+		junit_enable();
+	drv_signals();
+	if (drv_init(&d, t, o->use_qemu ? o->qemu : o->microvm) < 0) {
+		/* One line was printed; nothing was started. */
+		drv_cleanup(&d);
+		return 2;
+	}
+	double t0 = now();
+	int r = !strcmp(o->cmd, "run") ? run(&d, o) : shell(&d, o);
+	struct nest n;
+	nest_begin(&n, NULL, "cleanup");
+	drv_cleanup(&d);
+	nest_end(&n);
+	if (o->junit && junit_write(o->junit, t->name) < 0)
+		fprintf(stderr, "microvmtest: %s %s: cannot write it\n",
+			o->nixos ? "--junit-xml" : "--junit", o->junit);
+	if (!strcmp(o->cmd, "run"))
+		tlog(NULL, "test \"%s\" %s in %.2f seconds", t->name,
+		     drv_signal ? "interrupted" : r == 0 ? "passed" : "failed", now() - t0);
+	junit_free();
+	if (drv_signal)
+		return 128 + drv_signal;
+	return r == 0 ? 0 : 1;
+}
+
+static bool nixos_mode(int argc, char **argv)
+{
+	const char *base = strrchr(argv[0], '/');
+	base = base ? base + 1 : argv[0];
+	return !strcmp(base, "nixos-test-driver") || (argc > 1 && !strcmp(argv[1], "nixos-driver"));
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o = { .out_dir = "." };
@@ -171,62 +320,20 @@ int main(int argc, char **argv)
 		fputs(usage, stdout);
 		return 0;
 	}
-	if (parse_args(argc, argv, &o) < 0)
+	o.nixos = nixos_mode(argc, argv);
+	if ((o.nixos ? nixos_args(argc, argv, &o) : parse_args(argc, argv, &o)) < 0)
 		return 2;
 	char err[1024];
 	struct test *t;
-	if (test_load(o.file, true, &t, err, sizeof(err)) < 0) {
+	int r = o.nixos ? nixcfg_load(o.file, &t, err, sizeof(err))
+			: test_load(o.file, true, &t, err, sizeof(err));
+	if (r < 0) {
 		fprintf(stderr, "microvmtest: %s\n", err);
+		free(o.junit_buf);
 		return 2;
 	}
-	/* A testScript's syntax is checked before anything boots, too. */
-	int pr = t->test_script && strcmp(o.cmd, "shell") ? py_check(t, err, sizeof(err)) : 0;
-	if (pr < 0) {
-		fprintf(stderr, "microvmtest: %s: %s\n", o.file, err);
-		testfile_free(t);
-		/* Without python3 a Python test fails; a syntax error is a
-		 * malformed test.json. */
-		return pr == -2 && !strcmp(o.cmd, "run") ? 1 : 2;
-	}
-	if (!strcmp(o.cmd, "check")) {
-		if (t->test_script)
-			printf("%s: ok (%zu node%s, a Python testScript)\n", o.file, t->nnodes,
-			       t->nnodes == 1 ? "" : "s");
-		else
-			printf("%s: ok (%zu node%s, %zu step%s)\n", o.file, t->nnodes,
-			       t->nnodes == 1 ? "" : "s", t->nsteps, t->nsteps == 1 ? "" : "s");
-		testfile_free(t);
-		return 0;
-	}
-	struct driver d = { .keep_state = o.keep_state, .interactive = o.interactive,
-			    .out_dir = o.out_dir, .qemu = o.use_qemu };
-	if (output_max(&d.output_max) < 0) {
-		testfile_free(t);
-		return 2;
-	}
-	if (o.junit)
-		junit_enable();
-	drv_signals();
-	if (drv_init(&d, t, o.use_qemu ? o.qemu : o.microvm) < 0) {
-		/* One line was printed; nothing was started. */
-		drv_cleanup(&d);
-		testfile_free(t);
-		return 2;
-	}
-	double t0 = now();
-	int r = !strcmp(o.cmd, "run") ? run(&d, &o) : shell(&d, &o);
-	struct nest n;
-	nest_begin(&n, NULL, "cleanup");
-	drv_cleanup(&d);
-	nest_end(&n);
-	if (o.junit && junit_write(o.junit, t->name) < 0)
-		fprintf(stderr, "microvmtest: --junit %s: cannot write it\n", o.junit);
-	if (!strcmp(o.cmd, "run"))
-		tlog(NULL, "test \"%s\" %s in %.2f seconds", t->name,
-		     drv_signal ? "interrupted" : r == 0 ? "passed" : "failed", now() - t0);
+	r = drive(t, &o);
 	testfile_free(t);
-	junit_free();
-	if (drv_signal)
-		return 128 + drv_signal;
-	return r == 0 ? 0 : 1;
+	free(o.junit_buf);
+	return r;
 }

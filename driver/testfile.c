@@ -193,7 +193,7 @@ static int load_node(const struct lerr *e, const struct test *t, struct json_obj
 	return 0;
 }
 
-static bool good_node_name(const char *s)
+bool node_name_ok(const char *s)
 {
 	if (!*s || strlen(s) > 63)
 		return false;
@@ -209,6 +209,13 @@ static int cmp_node(const void *a, const void *b)
 	return strcmp(((const struct node_conf *)a)->name, ((const struct node_conf *)b)->name);
 }
 
+void nodes_number(struct test *t)
+{
+	qsort(t->nodes, t->nnodes, sizeof(*t->nodes), cmp_node);
+	for (size_t i = 0; i < t->nnodes; i++)
+		t->nodes[i].index = (int)i + 1;
+}
+
 static int load_nodes(const struct lerr *e, struct test *t, struct json_object *j, bool check)
 {
 	if (!json_object_is_type(j, json_type_object))
@@ -222,15 +229,13 @@ static int load_nodes(const struct lerr *e, struct test *t, struct json_object *
 		char *p = path_key("$.nodes", name);
 		struct node_conf *nc = &t->nodes[t->nnodes++];
 		nc->name = strdup(name);
-		int r = good_node_name(name) ? load_node(e, t, v, p, check, nc)
+		int r = node_name_ok(name) ? load_node(e, t, v, p, check, nc)
 			: lbad(e, p, "node names are 1 to 63 letters, digits, '_' or '-'");
 		free(p);
 		if (r)
 			return -1;
 	}
-	qsort(t->nodes, t->nnodes, sizeof(*t->nodes), cmp_node);
-	for (size_t i = 0; i < t->nnodes; i++)
-		t->nodes[i].index = (int)i + 1;
+	nodes_number(t);
 	return 0;
 }
 
@@ -300,7 +305,7 @@ static void where(const char *text, size_t off, int *line, int *col)
 	}
 }
 
-static int parse_json(const struct lerr *e, const char *text, size_t len,
+int lparse(const struct lerr *e, const char *text, size_t len,
 		      struct json_object **out)
 {
 	if (len > INT_MAX)
@@ -343,7 +348,7 @@ int test_parse(const char *text, size_t len, const char *file, const char *dir,
 		testfile_free(t);
 		return -1;
 	}
-	if (parse_json(&e, text, len, &t->root) || load_top(&e, t, check_files)) {
+	if (lparse(&e, text, len, &t->root) || load_top(&e, t, check_files)) {
 		testfile_free(t);
 		return -1;
 	}
@@ -356,7 +361,7 @@ int test_parse(const char *text, size_t len, const char *file, const char *dir,
 #define TEST_FILE_MAX (16 << 20)
 
 /* The file's bytes, or NULL with errno set (EFBIG past TEST_FILE_MAX). */
-static char *read_all(const char *file, size_t *len)
+char *read_all(const char *file, size_t *len)
 {
 	FILE *f = fopen(file, "rb");
 	if (!f)

@@ -148,6 +148,12 @@ int test_load(const char *file, bool check_files, struct test **out, char *err, 
 int test_parse(const char *text, size_t len, const char *file, const char *dir,
 	       bool check_files, struct test **out, char *err, size_t errlen);
 void testfile_free(struct test *t);
+/* NixOS's driverConfiguration JSON (`nixos-test-driver --config FILE`,
+ * driver/nixcfg.c) as a test: a node per vm, run by its start_script, and
+ * test_script's file as the testScript. Errors as test_load's. */
+int nixcfg_load(const char *file, struct test **out, char *err, size_t errlen);
+int nixcfg_parse(const char *text, size_t len, const char *file, const char *dir,
+		 bool check_files, struct test **out, char *err, size_t errlen);
 
 /* Validate one step (JSON) against t; path names it in messages. On success
  * *s borrows from j (the caller keeps j alive or sets s->own). */

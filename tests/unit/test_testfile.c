@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "testfile.h"
@@ -190,6 +191,69 @@ static void test_start_script(void **state)
 	    "t.json: $.nodes.n1.start_script: expected a string, got an integer");
 }
 
+/* NixOS's driverConfiguration (nixcfg.c): text must fail with want. */
+static void nix_bad(const char *text, const char *want)
+{
+	struct test *t = NULL;
+	err[0] = 0;
+	int r = nixcfg_parse(text, strlen(text), "c.json", "/dir", false, &t, err, sizeof(err));
+	if (t)
+		testfile_free(t);
+	assert_int_equal(r, -1);
+	if (strcmp(err, want))
+		fail_msg("for %s\n  got:  %s\n  want: %s", text, err, want);
+}
+
+static void test_nixcfg(void **state)
+{
+	(void)state;
+	char script[] = "/tmp/test_nixcfg.XXXXXX", text[512];
+	int fd = mkstemp(script);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "start_all()\n", 12), 12);
+	close(fd);
+	snprintf(text, sizeof(text), "{\"vms\": {\"b\": {\"name\": \"b\", \"start_script\": "
+		 "\"/s/run-b-vm\"}, \"a\": {\"name\": \"a\", \"start_script\": \"run-a-vm\", "
+		 "\"vlans\": [2]}}, \"containers\": {}, \"vlans\": [1, 2], \"global_timeout\": 60, "
+		 "\"enable_ssh_backdoor\": false, \"test_script\": \"%s\", \"new\": 1}", script);
+	struct test *t = NULL;
+	assert_int_equal(nixcfg_parse(text, strlen(text), "c.json", "/dir", false, &t, err,
+				      sizeof(err)), 0);
+	assert_int_equal(t->nnodes, 2);
+	assert_string_equal(t->nodes[0].name, "a");
+	assert_string_equal(t->nodes[0].start_script, "/dir/run-a-vm");
+	assert_int_equal(t->nodes[0].vlans[0], 2);
+	assert_int_equal(t->nodes[1].index, 2);
+	assert_int_equal(t->nodes[1].nvlans, 1); /* NixOS's default: vlan 1 */
+	assert_true(t->nodes[1].user_net);
+	assert_int_equal(t->timeout, 60);
+	assert_string_equal(t->test_script, "start_all()\n");
+	testfile_free(t);
+	unlink(script);
+	nix_bad("[]", "c.json: $: expected an object with vms, vlans, global_timeout and "
+		"test_script (NixOS's driverConfiguration), got an array");
+	nix_bad("{\"vms\": {\"a\": {\"name\": \"a\"}}}",
+		"c.json: $.vms.a: missing key \"start_script\" (the program that starts the node)");
+	nix_bad("{\"vms\": {\"a\": {\"start_script\": \"s\"}}}",
+		"c.json: $: missing key \"test_script\" (the file of the Python testScript)");
+	nix_bad("{\"vms\": {\"a\": {\"name\": \"a b\", \"start_script\": \"s\"}}}",
+		"c.json: $.vms.a: name \"a b\": node names are 1 to 63 letters, digits, '_' or '-'");
+	nix_bad("{\"vms\": {}, \"vlans\": [1, \"2\"]}",
+		"c.json: $.vlans[1]: expected a vlan number from 0 to 255");
+	nix_bad("{\"vms\": {\"a\": {\"start_script\": \"s\", \"vlans\": [256]}}}",
+		"c.json: $.vms.a.vlans[0]: expected a vlan number from 0 to 255");
+	nix_bad("{\"vms\": {\"a\": []}}",
+		"c.json: $.vms.a: expected an object {\"name\", \"start_script\"}, got an array");
+	nix_bad("{\"vms\": {}, \"containers\": {\"c\": {}}}",
+		"c.json: $.containers: systemd-nspawn containers are not supported by microvmtest "
+		"(only \"vms\")");
+	nix_bad("{\"vms\": {}, \"enable_ssh_backdoor\": 1}",
+		"c.json: $.enable_ssh_backdoor: expected true or false, got an integer");
+	nix_bad("{\"vms\": {\"a\": {\"start_script\": \"s\"}}, \"test_script\": \"/nonexistent\"}",
+		"c.json: $.test_script: file \"/nonexistent\": No such file or directory");
+	nix_bad("{\"vms\": ", "c.json: line 1: invalid JSON: unexpected end of file");
+}
+
 static void test_missing_kernel_file(void **state)
 {
 	(void)state;
@@ -317,6 +381,7 @@ int main(void)
 		cmocka_unit_test(test_node_errors),
 		cmocka_unit_test(test_missing_kernel_file),
 		cmocka_unit_test(test_start_script),
+		cmocka_unit_test(test_nixcfg),
 		cmocka_unit_test(test_step_errors),
 		cmocka_unit_test(test_python_script),
 		cmocka_unit_test(test_expect_errors),
