@@ -49,7 +49,8 @@ int lfile_path(const struct lerr *e, const char *dir, const char *p, const char 
 bool node_name_ok(const char *s);
 /* Sort t's nodes by name and number them from 1, as NixOS numbers nodes. */
 void nodes_number(struct test *t);
-/* A loader's input file, at most 16 MiB; NULL with errno set (EFBIG). */
+/* A loader's input file, at most 16 MiB, NUL-terminated after *len bytes;
+ * NULL with errno set (EFBIG). */
 char *read_all(const char *file, size_t *len);
 
 /* Strict JSON (no comments, trailing commas or text after it), or -1 with

@@ -127,14 +127,16 @@ static int check_containers(const struct lerr *e, struct json_object *top)
 static int load_script(const struct lerr *e, struct test *t, struct json_object *top)
 {
 	const char *p = NULL;
-	char *file;
+	char *file = NULL;
 	if (lget_str(e, top, "$", "test_script", &p))
 		return -1;
 	if (!p)
 		return lbad(e, "$", "missing key \"test_script\" (the file of the Python "
 			    "testScript)");
-	if (lfile_path(e, t->dir, p, "$.test_script", true, false, &file))
+	if (lfile_path(e, t->dir, p, "$.test_script", true, false, &file)) {
+		free(file); /* made before the check failed */
 		return -1;
+	}
 	size_t len;
 	t->own_script = read_all(file, &len);
 	int r = 0;

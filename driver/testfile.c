@@ -360,7 +360,8 @@ int test_parse(const char *text, size_t len, const char *file, const char *dir,
  * mistake from taking the host's memory. */
 #define TEST_FILE_MAX (16 << 20)
 
-/* The file's bytes, or NULL with errno set (EFBIG past TEST_FILE_MAX). */
+/* The file's bytes, NUL-terminated, or NULL with errno set (EFBIG past
+ * TEST_FILE_MAX). */
 char *read_all(const char *file, size_t *len)
 {
 	FILE *f = fopen(file, "rb");
@@ -391,6 +392,7 @@ char *read_all(const char *file, size_t *len)
 		errno = e;
 		return NULL;
 	}
+	b[n] = 0; /* n < cap: a full buffer was grown before the next read */
 	*len = n;
 	return b;
 }
