@@ -31,6 +31,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "childrun.h"
 #include "options.h"
 #include "vm.h"
 
@@ -48,28 +49,7 @@ struct run {
 /* Run fn(arg) in a child whose stderr is r->err; it exits 0 after fn. */
 static void run(void (*fn)(const void *), const void *arg, struct run *r)
 {
-	int p[2];
-	assert_int_equal(pipe(p), 0);
-	fflush(NULL);
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		close(p[0]);
-		dup2(p[1], STDERR_FILENO);
-		alarm(30); /* a hung child fails the test instead of hanging it */
-		fn(arg);
-		_exit(0);
-	}
-	close(p[1]);
-	size_t n = 0;
-	ssize_t k;
-	char sink[4096];
-	while ((k = read(p[0], n < sizeof(r->err) - 1 ? r->err + n : sink,
-			 n < sizeof(r->err) - 1 ? sizeof(r->err) - 1 - n : sizeof(sink))) > 0)
-		n += n < sizeof(r->err) - 1 ? (size_t)k : 0;
-	r->err[n] = 0;
-	close(p[0]);
-	assert_int_equal(waitpid(pid, &r->status, 0), pid);
+	run_child(fn, arg, 30, &r->status, r->err, sizeof(r->err));
 }
 
 static void probe(const void *arg)

@@ -26,6 +26,7 @@
 #include <sys/xattr.h>
 #include <cmocka.h>
 
+#include "childrun.h"
 #include "device.h"
 #include "fakedrv.h"
 #include "p9msg.h"
@@ -490,31 +491,6 @@ static void machine(const void *arg)
 
 /* --- the test -------------------------------------------------------------------- */
 
-static void child(const void *arg, int *status, char *err, size_t size)
-{
-	int p[2];
-	assert_int_equal(pipe(p), 0);
-	fflush(NULL);
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		dup2(p[1], STDERR_FILENO);
-		close(p[0]);
-		alarm(60);
-		machine(arg);
-	}
-	close(p[1]);
-	size_t n = 0;
-	ssize_t k;
-	char sink[4096];
-	while ((k = read(p[0], n < size - 1 ? err + n : sink,
-			 n < size - 1 ? size - 1 - n : sizeof(sink))) > 0)
-		n += n < size - 1 ? (size_t)k : 0;
-	err[n] = 0;
-	close(p[0]);
-	assert_int_equal(waitpid(pid, status, 0), pid);
-}
-
 static char *at(const char *rel)
 {
 	static char p[128];
@@ -575,7 +551,7 @@ static void test_devices_work_under_their_filters(void **state)
 	assert_int_equal(mkdir(at("s"), 0755) | mkdir(at("p"), 0755) | mkdir(at("s/locked"), 0), 0);
 	if (root)
 		assert_int_equal(chown(at("s/locked"), OWNER, OWNER), 0);
-	child(NULL, &status, err, sizeof(err));
+	run_child(machine, NULL, 60, &status, err, sizeof(err));
 	if (status != 0 || !strstr(err, "done\n"))
 		print_error("status %#x, stderr:\n%s", status, err);
 	assert_null(strstr(err, "forbidden"));
