@@ -109,6 +109,45 @@ static size_t read_for(int fd, uint8_t *buf, size_t len)
 	return got;
 }
 
+/* The host end of --serial file:FIFO: a FIFO in a fresh directory and its
+ * reader, opened non-blocking, which reads only when the test does. */
+struct fifo_out {
+	char dir[32], path[64];
+	int rfd;
+};
+
+/* A VM whose serial writes into o's FIFO, which nobody reads yet. */
+static struct vm *fifo_out_vm(struct fifo_out *o)
+{
+	char opt[80];
+	strcpy(o->dir, "/tmp/microvm-serial-XXXXXX");
+	assert_non_null(mkdtemp(o->dir));
+	snprintf(o->path, sizeof(o->path), "%s/out", o->dir);
+	assert_int_equal(mkfifo(o->path, 0600), 0);
+	o->rfd = open(o->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	assert_true(o->rfd >= 0);
+	snprintf(opt, sizeof(opt), "file:%s", o->path);
+	return serial_vm(opt);
+}
+
+static void fifo_out_remove(struct fifo_out *o)
+{
+	close(o->rfd);
+	unlink(o->path);
+	rmdir(o->dir);
+}
+
+/* Read and drop what comes on rfd until w is done, to unstick a writer
+ * that is blocked so a test fails cleanly; then join it. */
+static void drain_and_join(struct vcpu_writer *w, int rfd)
+{
+	static uint8_t sink[1 << 16];
+	while (!__atomic_load_n(&w->done, __ATOMIC_ACQUIRE))
+		if (read(rfd, sink, sizeof(sink)) <= 0)
+			usleep(1000);
+	pthread_join(w->thread, NULL);
+}
+
 /* --serial file:FIFO whose reader never reads: the vCPU writing to the UART
  * must not block (a blocked vCPU is never joined, so SIGTERM would hang
  * microvm), the guest sees THR full instead, and output resumes in order
@@ -116,14 +155,8 @@ static size_t read_for(int fd, uint8_t *buf, size_t len)
 static void test_unread_output_pipe_does_not_block_stop(void **state)
 {
 	(void)state;
-	char dir[] = "/tmp/microvm-serial-XXXXXX", path[64], opt[80];
-	assert_non_null(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/out", dir);
-	assert_int_equal(mkfifo(path, 0600), 0);
-	int rfd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-	assert_true(rfd >= 0);
-	snprintf(opt, sizeof(opt), "file:%s", path);
-	struct vcpu_writer w = { .vm = serial_vm(opt) };
+	struct fifo_out o;
+	struct vcpu_writer w = { .vm = fifo_out_vm(&o) };
 	reg_out(w.vm, IER, 0x02); /* THR-empty interrupts on */
 	pthread_create(&w.thread, NULL, write_lots, &w);
 	double start = now_ms(CLOCK_MONOTONIC);
@@ -131,19 +164,15 @@ static void test_unread_output_pipe_does_not_block_stop(void **state)
 	       now_ms(CLOCK_MONOTONIC) - start < 10000)
 		usleep(1000);
 	bool prompt = __atomic_load_n(&w.done, __ATOMIC_ACQUIRE);
-	static uint8_t sink[1 << 16];
-	while (!__atomic_load_n(&w.done, __ATOMIC_ACQUIRE)) /* unstick it to fail cleanly */
-		if (read(rfd, sink, sizeof(sink)) <= 0)
-			usleep(1000);
-	pthread_join(w.thread, NULL);
+	drain_and_join(&w, o.rfd);
 	assert_true(prompt);
 	/* Full: the driver is told to wait, by LSR and by no THR interrupt. */
 	assert_int_equal(reg_in(w.vm, LSR) & (LSR_THRE | LSR_TEMT), 0);
 	assert_int_equal(reg_in(w.vm, IIR) & 0x0f, 0x01);
 	/* What the pipe and the buffer took comes out in order. */
-	size_t want = (size_t)fcntl(rfd, F_GETPIPE_SZ) + 4096;
+	size_t want = (size_t)fcntl(o.rfd, F_GETPIPE_SZ) + 4096;
 	static uint8_t got[1 << 20];
-	assert_int_equal(read_for(rfd, got, want), want);
+	assert_int_equal(read_for(o.rfd, got, want), want);
 	for (size_t i = 0; i < want; i++)
 		assert_int_equal(got[i], pattern(i));
 	assert_int_equal(reg_in(w.vm, LSR) & (LSR_THRE | LSR_TEMT), LSR_THRE | LSR_TEMT);
@@ -151,9 +180,7 @@ static void test_unread_output_pipe_does_not_block_stop(void **state)
 	start = now_ms(CLOCK_MONOTONIC);
 	serial_stop(w.vm);
 	assert_true(now_ms(CLOCK_MONOTONIC) - start < 1000);
-	close(rfd);
-	unlink(path);
-	rmdir(dir);
+	fifo_out_remove(&o);
 }
 
 /* Issue 23's guest writes 1 GB to ttyS0 while the host reads nothing. Each
@@ -207,14 +234,8 @@ static double ping_ms(struct ping *p)
 static void test_guest_writing_1gb_to_unread_serial_stays_responsive(void **state)
 {
 	(void)state;
-	char dir[] = "/tmp/microvm-serial-XXXXXX", path[64], opt[80];
-	assert_non_null(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/out", dir);
-	assert_int_equal(mkfifo(path, 0600), 0);
-	int rfd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-	assert_true(rfd >= 0);
-	snprintf(opt, sizeof(opt), "file:%s", path);
-	struct vcpu_writer w = { .vm = serial_vm(opt) };
+	struct fifo_out o;
+	struct vcpu_writer w = { .vm = fifo_out_vm(&o) };
 	struct ping p = { .fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK) };
 	assert_int_equal(el_add_fd(w.vm->el, p.fd, EPOLLIN, on_ping, &p), 0);
 	clockid_t loop;
@@ -229,11 +250,7 @@ static void test_guest_writing_1gb_to_unread_serial_stays_responsive(void **stat
 	}
 	bool done = __atomic_load_n(&w.done, __ATOMIC_ACQUIRE);
 	cpu = now_ms(loop) - cpu;
-	static uint8_t sink[1 << 16];
-	while (!__atomic_load_n(&w.done, __ATOMIC_ACQUIRE)) /* unstick it to fail cleanly */
-		if (read(rfd, sink, sizeof(sink)) <= 0)
-			usleep(1000);
-	pthread_join(w.thread, NULL);
+	drain_and_join(&w, o.rfd);
 	print_message("%u MiB in %.0f ms; event loop %.1f ms CPU, slowest answer %.1f ms\n",
 		      FLOOD_BYTES >> 20, now_ms(CLOCK_MONOTONIC) - start, cpu, worst);
 	assert_true(done);
@@ -245,9 +262,7 @@ static void test_guest_writing_1gb_to_unread_serial_stays_responsive(void **stat
 	serial_stop(w.vm);
 	assert_true(now_ms(CLOCK_MONOTONIC) - start < 1000);
 	close(p.fd);
-	close(rfd);
-	unlink(path);
-	rmdir(dir);
+	fifo_out_remove(&o);
 }
 
 /* stdin sends more than the receive FIFO holds and hangs up while the guest
