@@ -18,44 +18,9 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "p9msg.h"
+#include "p9share.h"
 
-enum { ROOT = 1, F2 = 2, F3 = 3 };
 enum { SETATTR_MODE = 1, SETATTR_UID = 2, SETATTR_GID = 4 };
-#define RLERROR 7
-
-struct t {
-	char root[32];
-	struct p9_server *s;
-	struct msg m;
-	uint8_t rep[1 << 16];
-	uint32_t rlen;
-};
-
-static struct msg *start(struct t *t, uint8_t type)
-{
-	return m_start(&t->m, type, 0x1234);
-}
-
-/* Send the message built so far; returns the reply's type. */
-static int call_room(struct t *t, size_t room)
-{
-	m_end(&t->m);
-	t->rlen = p9_call(t->s, t->m.b, t->m.len, t->rep, room);
-	return t->rlen < 7 ? -1 : t->rep[4];
-}
-
-static int call(struct t *t)
-{
-	return call_room(t, sizeof(t->rep));
-}
-
-static uint32_t rep_u32(struct t *t, size_t at)
-{
-	uint32_t v;
-	memcpy(&v, t->rep + at, 4);
-	return v;
-}
 
 /* Expect Rlerror; returns its errno. */
 static int err_of(struct t *t)
@@ -64,14 +29,6 @@ static int err_of(struct t *t)
 	if (type != RLERROR)
 		fail_msg("expected Rlerror, got type %d for type %u", type, t->m.b[4]);
 	return (int)rep_u32(t, 7);
-}
-
-static void ok(struct t *t)
-{
-	int type = call(t);
-	if (type == RLERROR)
-		fail_msg("Rlerror %u for type %u", rep_u32(t, 7), t->m.b[4]);
-	assert_int_equal(type, t->m.b[4] + 1);
 }
 
 static void walk0(struct t *t, uint32_t fid, uint32_t newfid, const char *name)
@@ -135,39 +92,12 @@ static mode_t mode_of(struct t *t, const char *name)
 
 static struct t *make(unsigned flags, unsigned max_fids)
 {
-	struct t *t = calloc(1, sizeof(*t));
-	strcpy(t->root, "/tmp/p9hostile.XXXXXX");
-	assert_non_null(mkdtemp(t->root));
-	int fd = open(t->root, O_PATH | O_DIRECTORY);
-	t->s = p9_server_new(fd, flags, max_fids);
-	close(fd);
-	assert_non_null(t->s);
-	m_u32(start(t, P9_TVERSION), 65536);
-	m_str(&t->m, "9P2000.L");
-	ok(t);
-	m_u32(start(t, P9_TATTACH), ROOT);
-	m_u32(&t->m, ~0u);
-	m_str(&t->m, "root");
-	m_str(&t->m, "");
-	m_u32(&t->m, 0);
-	ok(t);
-	return t;
+	return p9share_new("/tmp/p9hostile.XXXXXX", NULL, flags, max_fids);
 }
 
 static int setup(void **state)
 {
 	*state = make(0, 0);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct t *t = *state;
-	p9_server_free(t->s);
-	char cmd[64];
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", t->root);
-	assert_int_equal(system(cmd), 0);
-	free(t);
 	return 0;
 }
 
@@ -474,7 +404,7 @@ static int setup_fd_limit(void **state)
 
 static int teardown_fd_limit(void **state)
 {
-	teardown(state);
+	p9share_teardown(state);
 	setrlimit(RLIMIT_NOFILE, &saved_nofile);
 	return 0;
 }
@@ -510,7 +440,7 @@ static void test_fids_opened_to_the_fd_limit_get_emfile_not_the_monitor(void **s
 
 int main(void)
 {
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, p9share_teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_lcreate_on_existing_fifo_does_not_block),
 		T(test_lopen_of_fifo_does_not_block),
@@ -522,7 +452,7 @@ int main(void)
 		T(test_mknod_char_device_is_refused),
 		cmocka_unit_test_setup_teardown(
 			test_privileged_share_passes_setuid_xattrs_and_devices_through,
-			setup_privileged, teardown),
+			setup_privileged, p9share_teardown),
 		T(test_readdir_with_count_below_one_entry_is_not_eof),
 		cmocka_unit_test_setup_teardown(
 			test_fids_opened_to_the_fd_limit_get_emfile_not_the_monitor, setup_fd_limit,

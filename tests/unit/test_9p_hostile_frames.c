@@ -14,87 +14,22 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "p9msg.h"
+#define P9SHARE_TAG 0x4321
+#include "p9share.h"
 
-enum { ROOT = 1, F2 = 2, F3 = 3 };
-#define RLERROR 7
-
-struct t {
-	char root[32];
-	struct p9_server *s;
-	struct msg m;
-	uint8_t rep[1 << 16];
-	uint32_t rlen;
-};
-
-static struct msg *start(struct t *t, uint8_t type)
+/* Directories a and a/b in the share, for the walks. */
+static void make_a_b(struct t *t)
 {
-	return m_start(&t->m, type, 0x4321);
-}
-
-/* Send the message with its size field as the test left it. */
-static int send_raw(struct t *t)
-{
-	t->rlen = p9_call(t->s, t->m.b, t->m.len, t->rep, sizeof(t->rep));
-	return t->rlen < 7 ? -1 : t->rep[4];
-}
-
-static int call(struct t *t)
-{
-	m_end(&t->m);
-	return send_raw(t);
-}
-
-static uint32_t rep_u32(struct t *t, size_t at)
-{
-	uint32_t v;
-	memcpy(&v, t->rep + at, 4);
-	return v;
-}
-
-static void ok(struct t *t)
-{
-	int type = call(t);
-	if (type == RLERROR)
-		fail_msg("Rlerror %u for type %u", rep_u32(t, 7), t->m.b[4]);
-	assert_int_equal(type, t->m.b[4] + 1);
-}
-
-static int setup(void **state)
-{
-	struct t *t = calloc(1, sizeof(*t));
-	strcpy(t->root, "/tmp/p9frames.XXXXXX");
-	assert_non_null(mkdtemp(t->root));
 	char path[96];
 	snprintf(path, sizeof(path), "%s/a", t->root);
 	assert_int_equal(mkdir(path, 0755), 0);
 	strcat(path, "/b");
 	assert_int_equal(mkdir(path, 0755), 0);
-	int fd = open(t->root, O_PATH | O_DIRECTORY);
-	t->s = p9_server_new(fd, 0, 0);
-	close(fd);
-	assert_non_null(t->s);
-	m_u32(start(t, P9_TVERSION), 65536);
-	m_str(&t->m, "9P2000.L");
-	ok(t);
-	m_u32(start(t, P9_TATTACH), ROOT);
-	m_u32(&t->m, ~0u);
-	m_str(&t->m, "root");
-	m_str(&t->m, "");
-	m_u32(&t->m, 0);
-	ok(t);
-	*state = t;
-	return 0;
 }
 
-static int teardown(void **state)
+static int setup(void **state)
 {
-	struct t *t = *state;
-	p9_server_free(t->s);
-	char cmd[64];
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", t->root);
-	assert_int_equal(system(cmd), 0);
-	free(t);
+	*state = p9share_new("/tmp/p9frames.XXXXXX", make_a_b, 0, 0);
 	return 0;
 }
 
@@ -183,7 +118,7 @@ static void test_walk_16_dotdot_from_subdirectory_stops_at_root(void **state)
 
 int main(void)
 {
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, p9share_teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_size_field_of_4gib_gets_eproto),
 		T(test_walk_16_dotdot_from_root_stays_at_root),
