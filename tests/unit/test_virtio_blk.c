@@ -8,58 +8,17 @@
 #include <stdio.h>
 #include <cmocka.h>
 
-#include "fakedrv.h"
+#include "blkdisk.h"
 
-#define DISK (1 << 20)
 enum { T_IN = 0, T_OUT = 1, T_FLUSH = 4, T_GET_ID = 8, T_DISCARD = 11, T_WZ = 13, T_BOGUS = 99 };
 
-struct t {
-	struct vm *vm;
-	struct virtio_dev *dev;
-	struct fakedrv f;
-	int fd, cow;
-	uint64_t hdr, data, st;
-};
-
-struct hdr {
-	uint32_t type, reserved;
-	uint64_t sector;
-};
-
-static int temp_fd(void)
+static struct blk *make(bool readonly, bool cow)
 {
-	FILE *f = tmpfile();
-	int fd = dup(fileno(f));
-	fclose(f);
-	assert_int_equal(ftruncate(fd, DISK), 0);
-	return fd;
-}
-
-/* A byte of the pattern the copy-on-write tests put in the image. */
-static uint8_t pat(size_t off)
-{
-	return (uint8_t)(off * 13 + off / 4096);
-}
-
-static struct t *make(bool readonly, bool cow)
-{
-	struct t *t = calloc(1, sizeof(*t));
-	t->vm = fake_vm_new(8 << 20);
-	t->fd = temp_fd();
-	t->cow = cow ? temp_fd() : -1;
-	if (cow) {
-		static uint8_t img[DISK];
-		for (size_t i = 0; i < DISK; i++)
-			img[i] = pat(i);
-		assert_int_equal(pwrite(t->fd, img, DISK, 0), DISK);
-	}
-	t->dev = virtio_blk_create(t->vm, t->fd, t->cow, DISK, readonly, "SERIAL-123",
-				   "virtio-blk vda");
-	assert_non_null(t->dev);
-	assert_int_equal(fd_init(&t->f, t->vm, t->dev, ~0ULL, 128), 0x0f);
-	t->hdr = fd_alloc(&t->f, 16, 16);
-	t->data = fd_alloc(&t->f, 1 << 20, 4096);
-	t->st = fd_alloc(&t->f, 1, 1);
+	struct blk *t = calloc(1, sizeof(*t));
+	int fd = blk_temp_fd(), cow_fd = cow ? blk_temp_fd() : -1;
+	if (cow)
+		blk_fill_pattern(fd);
+	blk_start(t, 8 << 20, fd, cow_fd, readonly, "SERIAL-123", 128, 1 << 20);
 	return t;
 }
 
@@ -83,19 +42,15 @@ static int setup_ro(void **state)
 
 static int teardown(void **state)
 {
-	struct t *t = *state;
-	fake_vm_free(t->vm);
-	virtio_mmio_free(t->dev);
-	close(t->fd);
-	if (t->cow >= 0)
-		close(t->cow);
+	struct blk *t = *state;
+	blk_stop(t);
 	free(t);
 	return 0;
 }
 
 /* One request: header, len data bytes (device-writable for reads and
  * GET_ID), status. Returns the status byte, or -1 for an empty completion. */
-static int req(struct t *t, uint32_t type, uint64_t sector, uint32_t len, bool indirect)
+static int req(struct blk *t, uint32_t type, uint64_t sector, uint32_t len, bool indirect)
 {
 	*(struct hdr *)fake_ptr(t->vm, t->hdr) = (struct hdr){ type, 0, sector };
 	*(uint8_t *)fake_ptr(t->vm, t->st) = 0xee;
@@ -115,7 +70,7 @@ static int req(struct t *t, uint32_t type, uint64_t sector, uint32_t len, bool i
 
 static void test_config(void **state)
 {
-	struct t *t = *state;
+	struct blk *t = *state;
 	uint64_t cap;
 	virtio_mmio_read(t->dev, 0x100, &cap, 8);
 	assert_int_equal(cap, DISK / 512);
@@ -126,7 +81,7 @@ static void test_config(void **state)
 
 static void test_write_read(void **state)
 {
-	struct t *t = *state;
+	struct blk *t = *state;
 	uint8_t *d = fake_ptr(t->vm, t->data);
 	for (int i = 0; i < 8192; i++)
 		d[i] = i * 7;
@@ -142,7 +97,7 @@ static void test_write_read(void **state)
 
 static void test_many_in_flight(void **state)
 {
-	struct t *t = *state;
+	struct blk *t = *state;
 	/* 64 reads queued before the first kick completes: all come back. */
 	for (int i = 0; i < 64; i++) {
 		uint64_t h = fd_alloc(&t->f, 16, 16), st = fd_alloc(&t->f, 1, 1);
@@ -163,14 +118,14 @@ static void test_many_in_flight(void **state)
 
 static void test_serial(void **state)
 {
-	struct t *t = *state;
+	struct blk *t = *state;
 	assert_int_equal(req(t, T_GET_ID, 0, 20, false), 0);
 	assert_memory_equal(fake_ptr(t->vm, t->data), "SERIAL-123\0\0\0", 13);
 }
 
 static void test_out_of_range(void **state)
 {
-	struct t *t = *state;
+	struct blk *t = *state;
 	assert_int_equal(req(t, T_IN, DISK / 512, 512, false), 1);
 	assert_int_equal(req(t, T_OUT, DISK / 512 - 1, 1024, false), 1);
 	assert_int_equal(req(t, T_IN, UINT64_MAX, 512, false), 1);
@@ -180,13 +135,13 @@ static void test_out_of_range(void **state)
 
 static void test_unsupported(void **state)
 {
-	struct t *t = *state;
+	struct blk *t = *state;
 	assert_int_equal(req(t, T_BOGUS, 0, 0, false), 2);
 }
 
 static void test_discard_and_zeroes(void **state)
 {
-	struct t *t = *state;
+	struct blk *t = *state;
 	uint8_t ones[4096];
 	memset(ones, 1, sizeof(ones));
 	assert_int_equal(pwrite(t->fd, ones, 4096, 0), 4096);
@@ -216,7 +171,7 @@ static void test_discard_and_zeroes(void **state)
 
 static void test_readonly(void **state)
 {
-	struct t *t = *state;
+	struct blk *t = *state;
 	uint64_t f;
 	fd_wr(&t->f, 0x014, 0);
 	f = fd_rd(&t->f, 0x010);
@@ -233,7 +188,7 @@ static void test_readonly(void **state)
  * whole blocks or single sectors, land in the cow file only. */
 static void test_cow(void **state)
 {
-	struct t *t = *state;
+	struct blk *t = *state;
 	uint8_t *d = fake_ptr(t->vm, t->data), back[16384];
 	assert_false(fd_rd(&t->f, 0x010) & (1 << 13)); /* no discard offered */
 	assert_int_equal(req(t, T_IN, 0, 16384, false), 0);
@@ -265,7 +220,7 @@ static void test_cow(void **state)
 
 /* A request whose completion the caller waits for itself: its own header
  * and status byte, data at data. Returns the head. */
-static uint16_t submit(struct t *t, uint32_t type, uint64_t sector, uint64_t data, uint32_t len)
+static uint16_t submit(struct blk *t, uint32_t type, uint64_t sector, uint64_t data, uint32_t len)
 {
 	uint64_t h = fd_alloc(&t->f, 16, 16), st = fd_alloc(&t->f, 1, 1);
 	*(struct hdr *)fake_ptr(t->vm, h) = (struct hdr){ type, 0, sector };
@@ -295,7 +250,7 @@ static void gate_hook(void)
 }
 
 /* Start a partial-block write and return once its fill is held in the hook. */
-static void start_held_fill(struct t *t, uint64_t data)
+static void start_held_fill(struct blk *t, uint64_t data)
 {
 	gate.in_fill = gate.go = false;
 	blk_fill_hook = gate_hook;
@@ -316,7 +271,7 @@ static void release_fill(void)
 }
 
 /* Wait up to ms for the used index of queue 0 to reach idx. */
-static bool used_reaches(struct t *t, uint16_t idx, int ms)
+static bool used_reaches(struct blk *t, uint16_t idx, int ms)
 {
 	for (int i = 0; i < ms * 10; i++, usleep(100))
 		if (__atomic_load_n(&fd_used(&t->f, 0)[1], __ATOMIC_ACQUIRE) == idx)
@@ -328,7 +283,7 @@ static bool used_reaches(struct t *t, uint16_t idx, int ms)
  * copying the image into it: the image's copy must not overwrite it. */
 static void test_whole_block_write_during_partial_fill_is_kept(void **state)
 {
-	struct t *t = *state;
+	struct blk *t = *state;
 	uint64_t part = t->data, whole = t->data + 4096;
 	start_held_fill(t, part);
 	memset(fake_ptr(t->vm, whole), 0xbb, 4096);
@@ -348,7 +303,7 @@ static void test_whole_block_write_during_partial_fill_is_kept(void **state)
  * new rings: the old request's completion must not land in the new ring. */
 static void test_queue_ready_zero_drops_late_completion(void **state)
 {
-	struct t *t = *state;
+	struct blk *t = *state;
 	start_held_fill(t, t->data);
 	fd_wr(&t->f, 0x030, 0);
 	fd_wr(&t->f, 0x044, 0);
@@ -367,7 +322,7 @@ static void test_queue_ready_zero_drops_late_completion(void **state)
 
 static void test_hostile_requests(void **state)
 {
-	struct t *t = *state;
+	struct blk *t = *state;
 	uint32_t id, len;
 	/* No status byte at all: nothing can be reported, the chain comes back empty. */
 	struct fd_seg s1 = { t->hdr, 16, false };

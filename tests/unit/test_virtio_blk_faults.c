@@ -15,70 +15,30 @@
 #include <sys/stat.h>
 #include <cmocka.h>
 
-#include "fakedrv.h"
+#include "blkdisk.h"
 
-#define DISK (1 << 20)
 enum { T_IN = 0, T_OUT = 1 };
 enum { S_OK = 0, S_IOERR = 1 };
 
-struct t {
-	struct vm *vm;
-	struct virtio_dev *dev;
-	struct fakedrv f;
-	int fd, cow;
-	uint64_t hdr, data, st;
-	char dir[40]; /* a small tmpfs for the cow file, or "" */
-};
+/* A small tmpfs for the cow file of the test that runs, or "". */
+static char tmpfs_dir[40];
 
-struct hdr {
-	uint32_t type, reserved;
-	uint64_t sector;
-};
-
-/* The image's bytes: position-dependent, so a byte from elsewhere shows. */
-static uint8_t pat(size_t off)
+static void start(struct blk *t, int cow)
 {
-	return (uint8_t)(off * 13 + off / 4096);
-}
-
-static int image_fd(void)
-{
-	FILE *f = tmpfile();
-	int fd = dup(fileno(f));
-	fclose(f);
-	static uint8_t img[DISK];
-	for (size_t i = 0; i < DISK; i++)
-		img[i] = pat(i);
-	assert_int_equal(pwrite(fd, img, DISK, 0), DISK);
-	return fd;
-}
-
-static void start(struct t *t, int cow)
-{
-	t->vm = fake_vm_new(4 << 20);
-	t->fd = image_fd();
-	t->cow = cow;
-	t->dev = virtio_blk_create(t->vm, t->fd, cow, DISK, false, NULL, "virtio-blk vda");
-	assert_non_null(t->dev);
-	assert_int_equal(fd_init(&t->f, t->vm, t->dev, ~0ULL, 64), 0x0f);
-	t->hdr = fd_alloc(&t->f, 16, 16);
-	t->data = fd_alloc(&t->f, 65536, 4096);
-	t->st = fd_alloc(&t->f, 1, 1);
+	int fd = blk_temp_fd();
+	blk_fill_pattern(fd);
+	blk_start(t, 4 << 20, fd, cow, false, NULL, 64, 65536);
 }
 
 static int teardown(void **state)
 {
-	struct t *t = *state;
-	if (t->dev) {
-		fake_vm_free(t->vm);
-		virtio_mmio_free(t->dev);
-		close(t->fd);
-		if (t->cow >= 0)
-			close(t->cow);
-	}
-	if (t->dir[0]) {
-		umount2(t->dir, MNT_DETACH);
-		rmdir(t->dir);
+	struct blk *t = *state;
+	if (t->dev)
+		blk_stop(t);
+	if (tmpfs_dir[0]) {
+		umount2(tmpfs_dir, MNT_DETACH);
+		rmdir(tmpfs_dir);
+		tmpfs_dir[0] = 0;
 	}
 	free(t);
 	return 0;
@@ -86,7 +46,7 @@ static int teardown(void **state)
 
 /* One request with len data bytes at t->data; returns the status byte,
  * after checking the used length the device reported for it. */
-static int req(struct t *t, uint32_t type, uint64_t sector, uint32_t len)
+static int req(struct blk *t, uint32_t type, uint64_t sector, uint32_t len)
 {
 	*(struct hdr *)fake_ptr(t->vm, t->hdr) = (struct hdr){ type, 0, sector };
 	*(uint8_t *)fake_ptr(t->vm, t->st) = 0xee;
@@ -101,13 +61,13 @@ static int req(struct t *t, uint32_t type, uint64_t sector, uint32_t len)
 	return st;
 }
 
-static uint8_t *data(struct t *t)
+static uint8_t *data(struct blk *t)
 {
 	return fake_ptr(t->vm, t->data);
 }
 
 /* len bytes at t->data are the image's from off on. */
-static void assert_image_bytes(struct t *t, size_t off, size_t len)
+static void assert_image_bytes(struct blk *t, size_t off, size_t len)
 {
 	for (size_t i = 0; i < len; i++)
 		if (data(t)[i] != pat(off + i))
@@ -119,7 +79,7 @@ static void assert_image_bytes(struct t *t, size_t off, size_t len)
 
 static int setup_plain(void **state)
 {
-	struct t *t = calloc(1, sizeof(*t));
+	struct blk *t = calloc(1, sizeof(*t));
 	start(t, -1);
 	*state = t;
 	return 0;
@@ -131,7 +91,7 @@ static int setup_plain(void **state)
  * what is left of the image still reads. */
 static void test_image_truncated_under_guest_reads_get_ioerr(void **state)
 {
-	struct t *t = *state;
+	struct blk *t = *state;
 	const off_t end = 300 * 1024 + 100;
 	assert_int_equal(ftruncate(t->fd, end), 0);
 	memset(data(t), 0xcc, 65536);
@@ -152,7 +112,7 @@ static void test_image_truncated_under_guest_reads_get_ioerr(void **state)
  * file (which would later read as data the image never had). */
 static void test_cow_image_truncated_under_guest_gets_ioerr(void **state)
 {
-	struct t *t = calloc(1, sizeof(*t));
+	struct blk *t = calloc(1, sizeof(*t));
 	*state = t;
 	FILE *f = tmpfile();
 	int cow = dup(fileno(f));
@@ -227,19 +187,19 @@ static const char *fill_up(const char *dir)
  * and once space is back the same write succeeds. */
 static void test_host_disk_full_during_cow_write_gets_ioerr(void **state)
 {
-	struct t *t = calloc(1, sizeof(*t));
+	struct blk *t = calloc(1, sizeof(*t));
 	*state = t;
 	t->cow = -1;
-	if (!small_tmpfs(t->dir))
+	if (!small_tmpfs(tmpfs_dir))
 		skip();
 	char path[64];
-	snprintf(path, sizeof(path), "%s/disk.cow", t->dir);
+	snprintf(path, sizeof(path), "%s/disk.cow", tmpfs_dir);
 	int cow = open(path, O_RDWR | O_CREAT, 0600);
 	assert_true(cow >= 0);
 	assert_int_equal(ftruncate(cow, DISK), 0);
 	start(t, cow);
 	uint64_t before = fnv1a(t->fd);
-	const char *filler = fill_up(t->dir);
+	const char *filler = fill_up(tmpfs_dir);
 	memset(data(t), 0xaa, 8192);
 	assert_int_equal(req(t, T_OUT, 1, 512), S_IOERR);   /* fills block 0 first */
 	assert_int_equal(req(t, T_OUT, 16, 8192), S_IOERR); /* blocks 2 and 3, whole */

@@ -10,40 +10,16 @@
 #include <stdio.h>
 #include <cmocka.h>
 
-#include "fakedrv.h"
+#include "blkdisk.h"
 
-#define DISK (1 << 20)
 #define STATUS 0x070
 #define INT_STATUS 0x060
 enum { T_IN = 0 };
 
-struct t {
-	struct vm *vm;
-	struct virtio_dev *dev;
-	struct fakedrv f;
-	int fd;
-	uint64_t hdr, data, st;
-};
-
-struct hdr {
-	uint32_t type, reserved;
-	uint64_t sector;
-};
-
-static struct t *make(uint16_t qsize)
+static struct blk *make(uint16_t qsize)
 {
-	struct t *t = calloc(1, sizeof(*t));
-	t->vm = fake_vm_new(8 << 20);
-	FILE *f = tmpfile();
-	t->fd = dup(fileno(f));
-	fclose(f);
-	assert_int_equal(ftruncate(t->fd, DISK), 0);
-	t->dev = virtio_blk_create(t->vm, t->fd, -1, DISK, false, NULL, "virtio-blk vda");
-	assert_non_null(t->dev);
-	assert_int_equal(fd_init(&t->f, t->vm, t->dev, ~0ULL, qsize), 0x0f);
-	t->hdr = fd_alloc(&t->f, 16, 16);
-	t->data = fd_alloc(&t->f, 128 * 512, 4096);
-	t->st = fd_alloc(&t->f, 1, 1);
+	struct blk *t = calloc(1, sizeof(*t));
+	blk_start(t, 8 << 20, blk_temp_fd(), -1, false, NULL, qsize, 128 * 512);
 	*(struct hdr *)fake_ptr(t->vm, t->hdr) = (struct hdr){ T_IN, 0, 0 };
 	return t;
 }
@@ -62,23 +38,21 @@ static int setup_256(void **state)
 
 static int teardown(void **state)
 {
-	struct t *t = *state;
-	fake_vm_free(t->vm);
-	virtio_mmio_free(t->dev);
-	close(t->fd);
+	struct blk *t = *state;
+	blk_stop(t);
 	free(t);
 	return 0;
 }
 
 /* Publish head (descriptors written by hand) and notify queue 0. */
-static void kick_head(struct t *t, uint16_t head)
+static void kick_head(struct blk *t, uint16_t head)
 {
 	fd_publish(&t->f, 0, head);
 	fd_wr(&t->f, 0x050, 0);
 }
 
 /* A good one-sector read still completes: the device was not harmed. */
-static void still_works(struct t *t)
+static void still_works(struct blk *t)
 {
 	*(uint8_t *)fake_ptr(t->vm, t->st) = 0xee;
 	struct fd_seg s[3] = { { t->hdr, 16, false }, { t->data, 512, true }, { t->st, 1, true } };
@@ -93,7 +67,7 @@ static void still_works(struct t *t)
 
 /* The chain just published comes back with nothing written (2.7.5.1 bounds
  * a walk by the table's size; vq_pop's -EBADMSG). */
-static void returned_empty(struct t *t, uint16_t head)
+static void returned_empty(struct blk *t, uint16_t head)
 {
 	uint32_t id, len;
 	assert_int_equal(fd_wait(&t->f, 0, &id, &len), 1);
@@ -106,7 +80,7 @@ static void returned_empty(struct t *t, uint16_t head)
  * an indirect one: each chain comes back empty, the device keeps working. */
 static void test_descriptor_loop_direct_and_indirect_returned_empty(void **state)
 {
-	struct t *t = *state;
+	struct blk *t = *state;
 	*(uint8_t *)fake_ptr(t->vm, t->st) = 0xee;
 	/* Both writable, so only the bound on the walk can stop it. */
 	uint16_t wn = VQ_DESC_F_NEXT | VQ_DESC_F_WRITE;
@@ -129,7 +103,7 @@ static void test_descriptor_loop_direct_and_indirect_returned_empty(void **state
  * a queue of 1024 anyway gets DEVICE_NEEDS_RESET and the queue stays off. */
 static void test_queue_size_1024_needs_reset(void **state)
 {
-	struct t *t = *state;
+	struct blk *t = *state;
 	assert_int_equal(fd_rd(&t->f, 0x034), VQ_MAX_SIZE);
 	fd_wr(&t->f, 0x070, 0); /* start over, stopping before DRIVER_OK */
 	fd_wr(&t->f, 0x070, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
@@ -154,7 +128,7 @@ static void test_queue_size_1024_needs_reset(void **state)
  * data buffers, 128 descriptors) in the ring's own table works. */
 static void test_chain_of_1000_descriptors_returned_empty(void **state)
 {
-	struct t *t = *state;
+	struct blk *t = *state;
 	*(uint8_t *)fake_ptr(t->vm, t->st) = 0xee;
 	uint64_t tab = fd_alloc(&t->f, 1000 * 16, 16);
 	struct vq_desc *d = fake_ptr(t->vm, tab);
@@ -184,7 +158,7 @@ static void test_chain_of_1000_descriptors_returned_empty(void **state)
  * (2.1.2) and ignores kicks until the driver resets it. */
 static void test_avail_idx_65000_ahead_needs_reset(void **state)
 {
-	struct t *t = *state;
+	struct blk *t = *state;
 	for (int i = 0; i < 128; i++) /* what it would find: valid-looking chains */
 		*fd_desc(&t->f, 0, i) = (struct vq_desc){ t->hdr, 16, 0, 0 };
 	fd_irqs(&t->f);
