@@ -75,4 +75,13 @@ static inline void blk_stop(struct blk *b)
 		close(b->cow);
 }
 
+/* A cmocka teardown for a struct blk that setup allocated and started. */
+static inline int blk_teardown(void **state)
+{
+	struct blk *b = *state;
+	blk_stop(b);
+	free(b);
+	return 0;
+}
+
 #endif

@@ -40,14 +40,6 @@ static int setup_ro(void **state)
 	return 0;
 }
 
-static int teardown(void **state)
-{
-	struct blk *t = *state;
-	blk_stop(t);
-	free(t);
-	return 0;
-}
-
 /* One request: header, len data bytes (device-writable for reads and
  * GET_ID), status. Returns the status byte, or -1 for an empty completion. */
 static int req(struct blk *t, uint32_t type, uint64_t sector, uint32_t len, bool indirect)
@@ -348,20 +340,20 @@ static void test_hostile_requests(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_config, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_write_read, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_many_in_flight, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_serial, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_out_of_range, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unsupported, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_discard_and_zeroes, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_readonly, setup_ro, teardown),
-		cmocka_unit_test_setup_teardown(test_hostile_requests, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_cow, setup_cow, teardown),
+		cmocka_unit_test_setup_teardown(test_config, setup, blk_teardown),
+		cmocka_unit_test_setup_teardown(test_write_read, setup, blk_teardown),
+		cmocka_unit_test_setup_teardown(test_many_in_flight, setup, blk_teardown),
+		cmocka_unit_test_setup_teardown(test_serial, setup, blk_teardown),
+		cmocka_unit_test_setup_teardown(test_out_of_range, setup, blk_teardown),
+		cmocka_unit_test_setup_teardown(test_unsupported, setup, blk_teardown),
+		cmocka_unit_test_setup_teardown(test_discard_and_zeroes, setup, blk_teardown),
+		cmocka_unit_test_setup_teardown(test_readonly, setup_ro, blk_teardown),
+		cmocka_unit_test_setup_teardown(test_hostile_requests, setup, blk_teardown),
+		cmocka_unit_test_setup_teardown(test_cow, setup_cow, blk_teardown),
 		cmocka_unit_test_setup_teardown(test_whole_block_write_during_partial_fill_is_kept,
-						setup_cow, teardown),
+						setup_cow, blk_teardown),
 		cmocka_unit_test_setup_teardown(test_queue_ready_zero_drops_late_completion,
-						setup_cow, teardown),
+						setup_cow, blk_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

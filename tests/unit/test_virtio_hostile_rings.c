@@ -36,14 +36,6 @@ static int setup_256(void **state)
 	return 0;
 }
 
-static int teardown(void **state)
-{
-	struct blk *t = *state;
-	blk_stop(t);
-	free(t);
-	return 0;
-}
-
 /* Publish head (descriptors written by hand) and notify queue 0. */
 static void kick_head(struct blk *t, uint16_t head)
 {
@@ -183,12 +175,12 @@ static void test_avail_idx_65000_ahead_needs_reset(void **state)
 
 int main(void)
 {
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, blk_teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_descriptor_loop_direct_and_indirect_returned_empty),
 		T(test_queue_size_1024_needs_reset),
 		cmocka_unit_test_setup_teardown(test_chain_of_1000_descriptors_returned_empty,
-						setup_256, teardown),
+						setup_256, blk_teardown),
 		T(test_avail_idx_65000_ahead_needs_reset),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
