@@ -57,6 +57,27 @@ char *read_all(const char *file, size_t *len);
  * "FILE: line L, column C: invalid JSON: ..." in e. */
 int lparse(const struct lerr *e, const char *text, size_t len, struct json_object **out);
 
+/* Load node key's value v (at path) into nc, the slot lnodes() gives it. */
+typedef int lnode_fn(const struct lerr *e, struct test *t, const char *key,
+		     struct json_object *v, const char *path, struct node_conf *nc, void *arg);
+/* The object j at path mapping node names to nodes (what: how the message
+ * for another type names them): at least one, each loaded by load(..., arg)
+ * into t->nodes, which are then sorted and numbered (nodes_number). */
+int lnodes(const struct lerr *e, struct test *t, struct json_object *j, const char *path,
+	   const char *what, lnode_fn *load, void *arg);
+
+/* A loader's top level: fill t from t->root. */
+typedef int ltop_fn(const struct lerr *e, struct test *t, bool check);
+/* A struct test from the JSON text of file (dir: the directory its file
+ * names are relative to, or NULL): strict JSON without NUL bytes, then
+ * load_top; -1 with the one-line message in err. */
+int lload_text(const char *text, size_t len, const char *file, const char *dir, bool check,
+	       ltop_fn *load_top, struct test **out, char *err, size_t errlen);
+/* The same for the file itself (at most 16 MiB; bound_note follows "larger
+ * than 16 MiB" in the message), relative names against its directory. */
+int lload_file(const char *file, bool check, ltop_fn *load_top, const char *bound_note,
+	       struct test **out, char *err, size_t errlen);
+
 /* Parse one step; see step_parse(). */
 int lstep(const struct test *t, const struct lerr *e, struct json_object *j,
 	  const char *path, struct step *s);

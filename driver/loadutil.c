@@ -1,12 +1,14 @@
 /* loadutil.c - what the JSON loaders (testfile.c, steps.c, nixcfg.c) share:
  * the one-line error "FILE: $.path: what was expected", JSON paths, typed
- * getters and file names resolved against the file's directory. */
+ * getters, file names resolved against the file's directory, the nodes
+ * object, and reading and parsing the file into a struct test. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "loader.h"
 
@@ -166,3 +168,104 @@ int lfile_path(const struct lerr *e, const char *dir, const char *p,
 	return 0;
 }
 
+
+int lnodes(const struct lerr *e, struct test *t, struct json_object *j, const char *path,
+	   const char *what, lnode_fn *load, void *arg)
+{
+	if (!json_object_is_type(j, json_type_object))
+		return lbad(e, path, "expected an object mapping node names to %s, got %s", what,
+			    jtype(j));
+	size_t n = json_object_object_length(j);
+	if (n == 0)
+		return lbad(e, path, "expected at least one node");
+	t->nodes = calloc(n, sizeof(*t->nodes));
+	json_object_object_foreach(j, key, v) {
+		char *p = path_key(path, key);
+		int r = load(e, t, key, v, p, &t->nodes[t->nnodes++], arg);
+		free(p);
+		if (r)
+			return -1;
+	}
+	nodes_number(t);
+	return 0;
+}
+
+/* A loader's input is small: the bound keeps a FIFO or /dev/zero named by
+ * mistake from taking the host's memory. */
+#define LOAD_FILE_MAX (16 << 20)
+
+/* The file's bytes, NUL-terminated, or NULL with errno set (EFBIG past
+ * LOAD_FILE_MAX). */
+char *read_all(const char *file, size_t *len)
+{
+	FILE *f = fopen(file, "rb");
+	if (!f)
+		return NULL;
+	size_t cap = 4096, n = 0, r;
+	char *b = malloc(cap);
+	int e = b ? 0 : ENOMEM;
+	while (!e && (r = fread(b + n, 1, cap - n, f)) > 0) {
+		n += r;
+		if (n > LOAD_FILE_MAX)
+			e = EFBIG;
+		else if (n == cap) {
+			char *more = realloc(b, cap * 2);
+			if (!more) {
+				e = ENOMEM;
+				break;
+			}
+			b = more;
+			cap *= 2;
+		}
+	}
+	if (!e && ferror(f))
+		e = errno ? errno : EIO;
+	fclose(f);
+	if (e) {
+		free(b);
+		errno = e;
+		return NULL;
+	}
+	b[n] = 0; /* n < cap: a full buffer was grown before the next read */
+	*len = n;
+	return b;
+}
+
+int lload_text(const char *text, size_t len, const char *file, const char *dir, bool check,
+	       ltop_fn *load_top, struct test **out, char *err, size_t errlen)
+{
+	struct lerr e = { file, err, errlen };
+	struct test *t = calloc(1, sizeof(*t));
+	t->file = strdup(file);
+	t->dir = dir ? strdup(dir) : NULL;
+	t->timeout = DEFAULT_TEST_TIMEOUT;
+	int r = memchr(text, 0, len) ? lbad(&e, NULL, "invalid JSON: the file contains a NUL byte")
+				      : lparse(&e, text, len, &t->root);
+	if (r || load_top(&e, t, check)) {
+		testfile_free(t);
+		return -1;
+	}
+	*out = t;
+	return 0;
+}
+
+int lload_file(const char *file, bool check, ltop_fn *load_top, const char *bound_note,
+	       struct test **out, char *err, size_t errlen)
+{
+	struct lerr e = { file, err, errlen };
+	size_t len;
+	char *text = read_all(file, &len);
+	if (!text && errno == EFBIG)
+		return lbad(&e, NULL, "cannot read: larger than %d MiB%s", LOAD_FILE_MAX >> 20,
+			    bound_note);
+	if (!text)
+		return lbad(&e, NULL, "cannot read: %s", strerror(errno));
+	char *abs = realpath(file, NULL);
+	char *slash = abs ? strrchr(abs, '/') : NULL;
+	if (slash)
+		*(slash == abs ? slash + 1 : slash) = 0;
+	int r = lload_text(text, len, file, abs, check, load_top, out, err, errlen);
+	free(abs);
+	free(text);
+	return r;
+}

@@ -53,9 +53,16 @@ static int load_vlans(const struct lerr *e, struct json_object *o, const char *p
 
 /* vms.KEY: {"name", "start_script"} and microvmtest's own "vlans" (the
  * node's; default: NixOS's [1]). */
-static int load_vm(const struct lerr *e, struct test *t, struct json_object *top, const char *key,
-		   struct json_object *j, const char *path, bool check, struct node_conf *n)
+struct vm_ctx {
+	struct json_object *top;
+	bool check;
+};
+
+static int load_vm(const struct lerr *e, struct test *t, const char *key, struct json_object *j,
+		   const char *path, struct node_conf *n, void *arg)
 {
+	struct json_object *top = ((struct vm_ctx *)arg)->top;
+	bool check = ((struct vm_ctx *)arg)->check;
 	const char *name = key, *script = NULL;
 	if (!json_object_is_type(j, json_type_object))
 		return lbad(e, path, "expected an object {\"name\", \"start_script\"}, got %s",
@@ -85,24 +92,12 @@ static int load_vm(const struct lerr *e, struct test *t, struct json_object *top
 static int load_vms(const struct lerr *e, struct test *t, struct json_object *top, bool check)
 {
 	struct json_object *j;
+	struct vm_ctx c = { top, check };
 	if (!json_object_object_get_ex(top, "vms", &j))
 		return lbad(e, "$", "missing key \"vms\" (an object of node name -> "
 			    "{\"name\", \"start_script\"})");
-	if (!json_object_is_type(j, json_type_object))
-		return lbad(e, "$.vms", "expected an object mapping node names to "
-			    "{\"name\", \"start_script\"}, got %s", jtype(j));
-	size_t n = json_object_object_length(j);
-	if (n == 0)
-		return lbad(e, "$.vms", "expected at least one node");
-	t->nodes = calloc(n, sizeof(*t->nodes));
-	json_object_object_foreach(j, key, v) {
-		char *p = path_key("$.vms", key);
-		int r = load_vm(e, t, top, key, v, p, check, &t->nodes[t->nnodes++]);
-		free(p);
-		if (r)
-			return -1;
-	}
-	nodes_number(t);
+	if (lnodes(e, t, j, "$.vms", "{\"name\", \"start_script\"}", load_vm, &c))
+		return -1;
 	for (size_t i = 1; i < t->nnodes; i++)
 		if (!strcmp(t->nodes[i].name, t->nodes[i - 1].name))
 			return lbad(e, "$.vms", "two nodes are named \"%s\"", t->nodes[i].name);
@@ -177,35 +172,10 @@ static int load_top(const struct lerr *e, struct test *t, bool check)
 int nixcfg_parse(const char *text, size_t len, const char *file, const char *dir,
 		 bool check_files, struct test **out, char *err, size_t errlen)
 {
-	struct lerr e = { file, err, errlen };
-	struct test *t = calloc(1, sizeof(*t));
-	t->file = strdup(file);
-	t->dir = dir ? strdup(dir) : NULL;
-	t->timeout = DEFAULT_TEST_TIMEOUT;
-	int r = memchr(text, 0, len) ? lbad(&e, NULL, "invalid JSON: the file contains a NUL byte")
-				      : lparse(&e, text, len, &t->root);
-	if (r || load_top(&e, t, check_files)) {
-		testfile_free(t);
-		return -1;
-	}
-	*out = t;
-	return 0;
+	return lload_text(text, len, file, dir, check_files, load_top, out, err, errlen);
 }
 
 int nixcfg_load(const char *file, struct test **out, char *err, size_t errlen)
 {
-	struct lerr e = { file, err, errlen };
-	size_t len;
-	char *text = read_all(file, &len);
-	if (!text)
-		return lbad(&e, NULL, "cannot read: %s", errno == EFBIG ? "larger than 16 MiB"
-			    : strerror(errno));
-	char *abs = realpath(file, NULL);
-	char *slash = abs ? strrchr(abs, '/') : NULL;
-	if (slash)
-		*(slash == abs ? slash + 1 : slash) = 0;
-	int r = nixcfg_parse(text, len, file, abs, true, out, err, errlen);
-	free(abs);
-	free(text);
-	return r;
+	return lload_file(file, true, load_top, "", out, err, errlen);
 }

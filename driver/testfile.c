@@ -216,27 +216,13 @@ void nodes_number(struct test *t)
 		t->nodes[i].index = (int)i + 1;
 }
 
-static int load_nodes(const struct lerr *e, struct test *t, struct json_object *j, bool check)
+/* nodes.NAME: the node's name is its key. */
+static int load_named_node(const struct lerr *e, struct test *t, const char *name,
+			   struct json_object *v, const char *p, struct node_conf *nc, void *check)
 {
-	if (!json_object_is_type(j, json_type_object))
-		return lbad(e, "$.nodes", "expected an object mapping node names to nodes, "
-			    "got %s", jtype(j));
-	size_t n = json_object_object_length(j);
-	if (n == 0)
-		return lbad(e, "$.nodes", "expected at least one node");
-	t->nodes = calloc(n, sizeof(*t->nodes));
-	json_object_object_foreach(j, name, v) {
-		char *p = path_key("$.nodes", name);
-		struct node_conf *nc = &t->nodes[t->nnodes++];
-		nc->name = strdup(name);
-		int r = node_name_ok(name) ? load_node(e, t, v, p, check, nc)
-			: lbad(e, p, "node names are 1 to 63 letters, digits, '_' or '-'");
-		free(p);
-		if (r)
-			return -1;
-	}
-	nodes_number(t);
-	return 0;
+	nc->name = strdup(name);
+	return node_name_ok(name) ? load_node(e, t, v, p, *(bool *)check, nc)
+				  : lbad(e, p, "node names are 1 to 63 letters, digits, '_' or '-'");
 }
 
 static int load_script(const struct lerr *e, struct test *t, struct json_object *j)
@@ -271,7 +257,7 @@ static int load_top(const struct lerr *e, struct test *t, bool check)
 		return lbad(e, "$", "missing key \"name\" (the test's name)");
 	if (!json_object_object_get_ex(j, "nodes", &v))
 		return lbad(e, "$", "missing key \"nodes\" (an object of node name -> node)");
-	if (load_nodes(e, t, v, check))
+	if (lnodes(e, t, v, "$.nodes", "nodes", load_named_node, &check))
 		return -1;
 	bool has_py = json_object_object_get_ex(j, "testScript", &v);
 	if (has_py && json_object_object_get_ex(j, "script", NULL))
@@ -338,83 +324,13 @@ int lparse(const struct lerr *e, const char *text, size_t len,
 int test_parse(const char *text, size_t len, const char *file, const char *dir,
 	       bool check_files, struct test **out, char *err, size_t errlen)
 {
-	struct lerr e = { file, err, errlen };
-	struct test *t = calloc(1, sizeof(*t));
-	t->file = strdup(file);
-	t->dir = dir ? strdup(dir) : NULL;
-	t->timeout = DEFAULT_TEST_TIMEOUT;
-	if (memchr(text, 0, len)) {
-		lbad(&e, NULL, "invalid JSON: the file contains a NUL byte");
-		testfile_free(t);
-		return -1;
-	}
-	if (lparse(&e, text, len, &t->root) || load_top(&e, t, check_files)) {
-		testfile_free(t);
-		return -1;
-	}
-	*out = t;
-	return 0;
-}
-
-/* A test.json is small: the bound keeps a FIFO or /dev/zero named by
- * mistake from taking the host's memory. */
-#define TEST_FILE_MAX (16 << 20)
-
-/* The file's bytes, NUL-terminated, or NULL with errno set (EFBIG past
- * TEST_FILE_MAX). */
-char *read_all(const char *file, size_t *len)
-{
-	FILE *f = fopen(file, "rb");
-	if (!f)
-		return NULL;
-	size_t cap = 4096, n = 0, r;
-	char *b = malloc(cap);
-	int e = b ? 0 : ENOMEM;
-	while (!e && (r = fread(b + n, 1, cap - n, f)) > 0) {
-		n += r;
-		if (n > TEST_FILE_MAX)
-			e = EFBIG;
-		else if (n == cap) {
-			char *more = realloc(b, cap * 2);
-			if (!more) {
-				e = ENOMEM;
-				break;
-			}
-			b = more;
-			cap *= 2;
-		}
-	}
-	if (!e && ferror(f))
-		e = errno ? errno : EIO;
-	fclose(f);
-	if (e) {
-		free(b);
-		errno = e;
-		return NULL;
-	}
-	b[n] = 0; /* n < cap: a full buffer was grown before the next read */
-	*len = n;
-	return b;
+	return lload_text(text, len, file, dir, check_files, load_top, out, err, errlen);
 }
 
 int test_load(const char *file, bool check_files, struct test **out, char *err, size_t errlen)
 {
-	struct lerr e = { file, err, errlen };
-	size_t len;
-	char *text = read_all(file, &len);
-	if (!text && errno == EFBIG)
-		return lbad(&e, NULL, "cannot read: larger than %d MiB, the bound for a test.json",
-			    TEST_FILE_MAX >> 20);
-	if (!text)
-		return lbad(&e, NULL, "cannot read: %s", strerror(errno));
-	char *abs = realpath(file, NULL);
-	char *slash = abs ? strrchr(abs, '/') : NULL;
-	if (slash)
-		*(slash == abs ? slash + 1 : slash) = 0;
-	int r = test_parse(text, len, file, abs, check_files, out, err, errlen);
-	free(abs);
-	free(text);
-	return r;
+	return lload_file(file, check_files, load_top, ", the bound for a test.json", out, err,
+			  errlen);
 }
 
 static void node_free(struct node_conf *n)
