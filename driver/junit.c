@@ -146,6 +146,11 @@ static void xml_text(FILE *f, const char *s)
 	}
 }
 
+void junit_escape(FILE *f, const char *s)
+{
+	xml_text(f, s);
+}
+
 static void system_out(FILE *f, const struct buf *out, size_t dropped)
 {
 	if (dropped)

@@ -9,10 +9,12 @@
 #include <unistd.h>
 
 #include "driver.h"
+#include "multi.h"
 
 static const char usage[] =
 	"usage: microvmtest run TEST.json [--junit FILE] [--keep-state] [--interactive]\n"
 	"                       [--microvm PATH] [--out-dir DIR] [--vmm qemu [--qemu PATH]]\n"
+	"       microvmtest run A.json B.json ... [--jobs N] [--shard I/N] [--junit FILE] [...]\n"
 	"       microvmtest shell TEST.json NODE [--microvm PATH] [--keep-state]\n"
 	"       microvmtest check TEST.json\n"
 	"\n"
@@ -27,6 +29,9 @@ static const char usage[] =
 	"  --out-dir DIR    where copy_from_machine writes (default: .)\n"
 	"  --vmm qemu       boot nodes under QEMU as NixOS's qemu-vm does (for comparison)\n"
 	"  --qemu PATH      the QEMU binary (default: qemu-system-ARCH on PATH)\n"
+	"  --jobs N         several tests: N at a time (default: as many as their\n"
+	"                   nodes' cpus and memory fit in the host's CPUs and free RAM)\n"
+	"  --shard I/N      run only the I-th of N stable shards of the tests given\n"
 	"\n"
 	"       microvmtest nixos-driver -c CONFIG.json [-I] [-K] [-o DIR] [--junit-xml FILE]\n"
 	"                                [--log-level LEVEL]\n"
@@ -44,6 +49,11 @@ struct opts {
 	bool use_qemu;
 	bool keep_state, interactive;
 	bool nixos;           /* nixos-driver: the NixOS driver's command line */
+	const char **files;   /* every TEST.json given (several: driver/multi.c) */
+	size_t nfiles;
+	const char *jobs, *shard;
+	char **pass;          /* the options but --jobs, --shard and --junit */
+	size_t npass;
 	char *junit_buf;      /* junit when made from -o and --junit-xml */
 };
 
@@ -64,13 +74,20 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "out-dir", required_argument, NULL, 'o' },
 		{ "vmm", required_argument, NULL, 'V' },
 		{ "qemu", required_argument, NULL, 'Q' },
+		{ "jobs", required_argument, NULL, 'J' },
+		{ "shard", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	int c;
+	int c, at;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+", lo, NULL)) != -1) {
+	while ((at = optind, c = getopt_long(argc, argv, "+", lo, NULL)) != -1) {
+		/* What each of several tests is run with (driver/multi.c). */
+		for (int i = at; c != 'j' && c != 'J' && c != 'S' && i < optind; i++)
+			o->pass[o->npass++] = argv[i];
 		switch (c) {
+		case 'J': o->jobs = optarg; break;
+		case 'S': o->shard = optarg; break;
 		case 'j': o->junit = optarg; break;
 		case 'k': o->keep_state = true; break;
 		case 'i': o->interactive = true; break;
@@ -92,30 +109,37 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 /* Options may come before or after the positional words. */
 static int parse_args(int argc, char **argv, struct opts *o)
 {
-	const char *pos[3] = { 0 };
-	int npos = 0;
+	o->files = calloc((size_t)argc, sizeof(*o->files));
+	o->pass = calloc((size_t)argc, sizeof(*o->pass));
+	if (!o->files || !o->pass)
+		abort();
 	optind = 1;
 	while (optind < argc) {
 		if (parse_opts(argc, argv, o) < 0)
 			return -1;
-		if (optind < argc) {
-			if (npos == 3)
-				return bad_usage("unexpected argument", argv[optind]);
-			pos[npos++] = argv[optind++];
-		}
+		if (optind < argc && !o->cmd)
+			o->cmd = argv[optind++];
+		else if (optind < argc)
+			o->files[o->nfiles++] = argv[optind++];
 	}
-	o->cmd = pos[0];
-	o->file = pos[1];
-	o->node = pos[2];
+	o->file = o->files[0];
+	o->node = o->cmd && !strcmp(o->cmd, "shell") ? o->files[1] : NULL;
+	size_t max = !o->cmd || !strcmp(o->cmd, "run") ? o->nfiles : o->node ? 2 : 1;
+	if (o->nfiles > max)
+		return bad_usage("unexpected argument", o->files[max]);
 	if (!o->cmd)
 		return bad_usage("expected a command: run, shell or check", NULL);
 	if (strcmp(o->cmd, "run") && strcmp(o->cmd, "shell") && strcmp(o->cmd, "check"))
 		return bad_usage("unknown command", o->cmd);
 	if (!o->file)
 		return bad_usage("expected TEST.json after", o->cmd);
-	if (!strcmp(o->cmd, "shell") != !!o->node)
-		return bad_usage(o->node ? "unexpected argument" : "expected a node name after",
-				 o->node ? o->node : o->file);
+	if (!strcmp(o->cmd, "shell") && !o->node)
+		return bad_usage("expected a node name after", o->file);
+	if ((o->jobs || o->shard) && strcmp(o->cmd, "run"))
+		return bad_usage(o->jobs ? "--jobs: only with run, not" : "--shard: only with run, not",
+				 o->cmd);
+	if (o->interactive && (o->nfiles > 1 || o->jobs || o->shard))
+		return bad_usage("--interactive: runs one test, without --jobs or --shard", NULL);
 	return 0;
 }
 
@@ -278,7 +302,7 @@ static int drive(struct test *t, const struct opts *o)
 	}
 	struct driver d = { .keep_state = o->keep_state, .interactive = o->interactive,
 			    .out_dir = o->out_dir, .qemu = o->use_qemu, .tmp_base = o->tmp_base };
-	if (output_max(&d.output_max) < 0)
+	if (output_max(&d.output_max) < 0 || multi_fits(t, o->file) < 0)
 		return 2;
 	if (o->junit)
 		junit_enable();
@@ -313,6 +337,14 @@ static bool nixos_mode(int argc, char **argv)
 	return !strcmp(base, "nixos-test-driver") || (argc > 1 && !strcmp(argv[1], "nixos-driver"));
 }
 
+static int main_free(struct opts *o, int status)
+{
+	free(o->junit_buf);
+	free(o->files);
+	free(o->pass);
+	return status;
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o = { .out_dir = "." };
@@ -322,18 +354,23 @@ int main(int argc, char **argv)
 	}
 	o.nixos = nixos_mode(argc, argv);
 	if ((o.nixos ? nixos_args(argc, argv, &o) : parse_args(argc, argv, &o)) < 0)
-		return 2;
+		return main_free(&o, 2);
+	if (!o.nixos && !strcmp(o.cmd, "run") && (o.nfiles > 1 || o.jobs || o.shard)) {
+		struct multi_opts mo = { .files = o.files, .nfiles = o.nfiles, .jobs = o.jobs,
+					 .shard = o.shard, .junit = o.junit,
+					 .keep_state = o.keep_state, .pass = o.pass,
+					 .npass = o.npass };
+		return main_free(&o, multi_run(&mo));
+	}
 	char err[1024];
 	struct test *t;
 	int r = o.nixos ? nixcfg_load(o.file, &t, err, sizeof(err))
 			: test_load(o.file, true, &t, err, sizeof(err));
 	if (r < 0) {
 		fprintf(stderr, "microvmtest: %s\n", err);
-		free(o.junit_buf);
-		return 2;
+		return main_free(&o, 2);
 	}
 	r = drive(t, &o);
 	testfile_free(t);
-	free(o.junit_buf);
-	return r;
+	return main_free(&o, r);
 }

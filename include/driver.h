@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "testfile.h"
@@ -146,6 +147,8 @@ void junit_subtest_begin(const char *name);
 void junit_subtest_end(bool failed);
 void junit_failure(const char *msg);
 int junit_write(const char *file, const char *suite);
+/* Write s as XML text (attribute-safe), as the report does. */
+void junit_escape(FILE *f, const char *s);
 void junit_free(void);
 
 /* --- processes (driver/proc.c, driver/pump.c) --------------------------- */
