@@ -268,7 +268,9 @@ int bd_connect(struct ctx *x)
 	struct nest n;
 	nest_begin(&n, m->name, "waiting for the VM to finish booting");
 	double t0 = now();
-	int r = machine_start(x, m, m->allow_reboot);
+	int r = machine_settle_reboot(x, m);
+	if (r == 0)
+		r = machine_start(x, m, m->allow_reboot);
 	x->gen = m->gen;
 	if (r == 0)
 		r = await_marker(x);

@@ -16,6 +16,8 @@ M(require_unit_state); M(start_job); M(stop_job); M(wait_for_job); M(wait_for_fi
 M(wait_for_open_port); M(wait_for_closed_port); M(wait_for_open_unix_socket);
 M(wait_for_console_text); M(get_console_log); M(send_console); M(copy_from_host);
 M(copy_from_machine); M(switch_root); M(block); M(unblock); M(forward_port); M(shell_interact);
+M(get_tty_text); M(wait_until_tty_matches); M(dump_tty_contents); M(wait_for_x);
+M(get_window_names); M(wait_for_window);
 M(start_all); M(join_all); M(log); M(serial_stdout_on); M(serial_stdout_off);
 
 #define REQ(n, t) { n, t, true, NULL, 0 }
@@ -26,7 +28,9 @@ M(start_all); M(join_all); M(log); M(serial_stdout_on); M(serial_stdout_off);
 #define OPT_B(n, d) { n, P_BOOL, false, NULL, d }
 #define TIMEOUT OPT_I("timeout", 900)
 
-#define NO_SCREEN "microvm has no display, keyboard or QEMU monitor"
+#define NO_SCREEN "needs a screen: microvm has no display"
+#define NO_KEYBOARD "needs a keyboard: microvm has none (send_console writes to the serial console)"
+#define NO_MONITOR "needs the QEMU monitor: microvm has none"
 
 const struct method methods[] = {
 	{ "start", false, m_start, { OPT_B("allow_reboot", 0) }, R_NONE, NULL },
@@ -92,16 +96,18 @@ const struct method methods[] = {
 	{ "get_screen_text", false, NULL, { { 0 } }, R_NONE, NO_SCREEN },
 	{ "get_screen_text_variants", false, NULL, { { 0 } }, R_NONE, NO_SCREEN },
 	{ "wait_for_text", false, NULL, { { 0 } }, R_NONE, NO_SCREEN },
-	{ "send_key", false, NULL, { { 0 } }, R_NONE, NO_SCREEN },
-	{ "send_chars", false, NULL, { { 0 } }, R_NONE, NO_SCREEN },
-	{ "send_monitor_command", false, NULL, { { 0 } }, R_NONE, NO_SCREEN },
-	{ "wait_for_x", false, NULL, { { 0 } }, R_NONE, NO_SCREEN },
-	{ "get_window_names", false, NULL, { { 0 } }, R_NONE, NO_SCREEN },
-	{ "wait_for_window", false, NULL, { { 0 } }, R_NONE, NO_SCREEN },
-	{ "wait_for_qmp_event", false, NULL, { { 0 } }, R_NONE, NO_SCREEN },
-	{ "get_tty_text", false, NULL, { { 0 } }, R_NONE, NO_SCREEN },
-	{ "wait_until_tty_matches", false, NULL, { { 0 } }, R_NONE, NO_SCREEN },
-	{ "dump_tty_contents", false, NULL, { { 0 } }, R_NONE, NO_SCREEN },
+	{ "send_key", false, NULL, { { 0 } }, R_NONE, NO_KEYBOARD },
+	{ "send_chars", false, NULL, { { 0 } }, R_NONE, NO_KEYBOARD },
+	{ "send_monitor_command", false, NULL, { { 0 } }, R_NONE, NO_MONITOR },
+	{ "wait_for_qmp_event", false, NULL, { { 0 } }, R_NONE, NO_MONITOR },
+	{ "get_tty_text", false, m_get_tty_text, { REQ("tty", P_STR) }, R_TEXT, NULL },
+	{ "wait_until_tty_matches", false, m_wait_until_tty_matches,
+	  { REQ("tty", P_STR), REQ("regexp", P_STR), TIMEOUT }, R_NONE, NULL },
+	{ "dump_tty_contents", false, m_dump_tty_contents, { REQ("tty", P_STR) }, R_NONE, NULL },
+	{ "wait_for_x", false, m_wait_for_x, { TIMEOUT }, R_NONE, NULL },
+	{ "get_window_names", false, m_get_window_names, { { 0 } }, R_TEXT, NULL },
+	{ "wait_for_window", false, m_wait_for_window, { REQ("regexp", P_STR), TIMEOUT },
+	  R_NONE, NULL },
 	{ "console_interact", false, NULL, { { 0 } }, R_NONE,
 	  "use `microvmtest shell` or shell_interact at a breakpoint" },
 	{ "start_all", true, m_start_all, { { 0 } }, R_NONE, NULL },

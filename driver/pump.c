@@ -152,10 +152,13 @@ static void reap(struct machine *m)
 		;
 	serial_read(m);
 	m->last_status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-	/* microvm says "reboot" with 2; QEMU (-no-reboot) cannot tell it from
+	/* Only a node started with allow_reboot comes back, as in NixOS.
+	 * microvm says "reboot" with 2; QEMU (-no-reboot) cannot tell it from
 	 * poweroff, so there only an asked-for reboot() counts. */
-	bool restart = m->d->qemu ? m->last_status == 0 && m->reboot_pending
-		: m->last_status == 2 && (m->allow_reboot || m->reboot_pending);
+	bool asked = m->reboot_pending;
+	m->reboot_pending = false;
+	bool restart = m->allow_reboot &&
+		(m->d->qemu ? m->last_status == 0 && asked : m->last_status == 2);
 	machine_closed(m);
 	if (m->d->qemu)
 		tlog(m->name, "qemu exited with status %d", m->last_status);
@@ -164,7 +167,6 @@ static void reap(struct machine *m)
 		     status_text(m->last_status));
 	if (!restart)
 		return;
-	m->reboot_pending = false;
 	struct ctx x = { .d = m->d, .m = m };
 	tlog(m->name, "starting vm again after the reboot");
 	if (machine_spawn(&x, m) < 0)

@@ -198,6 +198,8 @@ int drv_sleep(struct ctx *x, double s);
 /* Start m (NixOS start(): asynchronous, no wait for boot). */
 int machine_start(struct ctx *x, struct machine *m, bool allow_reboot);
 int machine_wait_for_shutdown(struct ctx *x, struct machine *m);
+/* After reboot(): wait until the old microvm is gone (bd_connect). */
+int machine_settle_reboot(struct ctx *x, struct machine *m);
 
 /* --- the front ends over the one method table: JSON steps (driver/run.c),
  * Python testScripts (driver/pyfront.c, its protocol in pyproto.c), the

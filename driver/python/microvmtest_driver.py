@@ -95,7 +95,12 @@ def _unit_info(text):
 _CONVERT = {
     "is_up": lambda v: v == "true",
     "get_unit_info": _unit_info,
+    "get_window_names": lambda v: v.splitlines(),
 }
+
+
+# NixOS formats a tty into a path, so get_tty_text(1) works there too.
+_TTY_METHODS = ("get_tty_text", "wait_until_tty_matches", "dump_tty_contents")
 
 
 def _method(name):
@@ -104,6 +109,10 @@ def _method(name):
     def call(self, *args, **kwargs):
         for cond in _conditions:
             cond.maybe_raise()
+        if name in _TTY_METHODS:
+            args = tuple(str(a) if i == 0 else a for i, a in enumerate(args))
+            if "tty" in kwargs:
+                kwargs["tty"] = str(kwargs["tty"])
         value = _engine.call(name, self.name, args, kwargs)
         if isinstance(value, list):
             value = tuple(value)
