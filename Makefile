@@ -240,6 +240,11 @@ $(B)/tests/test_pyproto: tests/unit/test_pyproto.c $(driver-objs)
 unit: $(unit-bins)
 	@set -e; for t in $(unit-bins); do echo "== $$t"; $(RUN) $$t; done
 
+# nix/lib evaluated and built with Nix (no nixpkgs), its test run on the fake
+# microvm (seconds); the real guest run is driver/systemd's nix-systemd case.
+nix-check: microvmtest
+	$(Q)tests/nix/run $(B)
+
 deps-check:
 	$(Q)scripts/deps check
 
@@ -252,6 +257,7 @@ check: deps-check
 		$(if $(filter y,$(CONFIG_DRIVER)),microvmtest $(fuzz-bin))
 	$(Q)tests/tinyguest/run $(B)/microvm $(B)/tinyguest
 	$(Q)$(or $(driver-check),:)
+	$(Q)$(if $(driver-check),tests/nix/run $(B),:)
 	$(Q)$(if $(virtio-fuzz),$(MAKE) --no-print-directory $(virtio-fuzz) && \
 		for f in $(virtio-fuzz); do tests/fuzz/run $$f $(CHECK_FUZZ_SECS) || exit 1; done,:)
 	$(Q)$(if $(p9-fuzz),$(MAKE) --no-print-directory $(p9-fuzz) && \
@@ -288,5 +294,5 @@ install: microvm $(if $(filter y,$(CONFIG_DRIVER)),microvmtest)
 clean:
 	rm -rf build
 
-.PHONY: all defconfig menuconfig microvm microvmtest unit tinyguests bench check deps-check demo install clean check-aarch64 check-aarch64-quick fuzz
+.PHONY: all defconfig menuconfig microvm microvmtest unit tinyguests bench check nix-check deps-check demo install clean check-aarch64 check-aarch64-quick fuzz
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
