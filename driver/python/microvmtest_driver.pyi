@@ -1,8 +1,10 @@
 # Type stubs for a microvmtest testScript's globals (docs/test-json.md).
 # Check a script as nixpkgs does, with its nodes declared:
 #   printf 'from microvmtest_driver import *\nserver: Machine\n' > t.py
-#   jq -r .testScript test.json >> t.py; mypy t.py   (or pyflakes t.py)
-# with MYPYPATH (or PYTHONPATH) naming this directory.
+#   jq -r .testScript test.json >> t.py; mypy t.py
+# with MYPYPATH naming this directory; or lint it as nixpkgs does, the
+# globals below and the node names given as PYFLAKES_BUILTINS to pyflakes
+# (tests/driver/python does both checks on the systemd suite's scripts).
 import os as os
 import unittest
 from collections.abc import Callable, Iterator
