@@ -66,16 +66,19 @@ $(GEN)/config/auto.conf: .config Kconfig
 
 # --- sources ------------------------------------------------------------------
 core-y := vmm/image.c vmm/kvm.c vmm/memory.c vmm/vcpu.c vmm/bus.c vmm/eventloop.c vmm/log.c \
-	  vmm/options.c vmm/sandbox.c
+	  vmm/options.c vmm/sandbox.c vmm/snapshot.c vmm/snapshot-format.c
 core-$(CONFIG_SECCOMP) += vmm/seccomp.c
 arch-x86_64 := vmm/x86_64/layout.c vmm/x86_64/boot.c vmm/x86_64/bzimage.c \
-	  vmm/x86_64/elf.c vmm/x86_64/cpu.c vmm/x86_64/acpi.c vmm/x86_64/power.c
-arch-aarch64 := vmm/aarch64/layout.c vmm/aarch64/boot.c vmm/aarch64/fdt.c vmm/aarch64/cpu.c
+	  vmm/x86_64/elf.c vmm/x86_64/cpu.c vmm/x86_64/acpi.c vmm/x86_64/power.c \
+	  vmm/x86_64/snapshot.c
+arch-aarch64 := vmm/aarch64/layout.c vmm/aarch64/boot.c vmm/aarch64/fdt.c vmm/aarch64/cpu.c \
+	  vmm/aarch64/snapshot.c
 core-y += $(arch-$(ARCH))
 core-$(CONFIG_HOST_DECOMPRESS) += vmm/decompress.c
 core-$(CONFIG_SERIAL) += devices/serial.c
 core-$(CONFIG_PVPANIC) += devices/pvpanic.c
-core-$(CONFIG_VIRTIO_MMIO) += devices/virtio/queue.c devices/virtio/mmio.c
+core-$(CONFIG_VIRTIO_MMIO) += devices/virtio/queue.c devices/virtio/mmio.c \
+	devices/virtio/snapshot.c
 core-$(CONFIG_VIRTIO_CONSOLE) += devices/virtio/console.c
 core-$(CONFIG_VIRTIO_BLK) += devices/virtio/blk.c
 core-$(CONFIG_VIRTIO_RNG) += devices/virtio/rng.c
@@ -115,7 +118,7 @@ microvm: $(B)/microvm
 # 10; .ci/run's sanitizer pass gives 60) in `make check`, FUZZ_SECS (default
 # 300) with `make fuzz`; the corpus is kept under build/.
 virtio-fuzz := $(if $(CROSS_COMPILE),,$(if $(filter y,$(CONFIG_VIRTIO_MMIO)),\
-	$(if $(shell command -v clang),$(B)/fuzz/fuzz_virtqueue \
+	$(if $(shell command -v clang),$(B)/fuzz/fuzz_virtqueue $(B)/fuzz/fuzz_snapshot \
 	$(if $(filter y,$(CONFIG_VIRTIO_NET)),$(B)/fuzz/fuzz_virtio_net))))
 FUZZ_SECS ?= 300
 CHECK_FUZZ_SECS ?= 10
@@ -135,6 +138,14 @@ $(B)/fuzz/fuzz_virtio_net: tests/fuzz/fuzz_virtio_net.c devices/virtio/queue.c \
 	@echo "  FUZZ    $@"
 	$(Q)$(FUZZ_CC) $(shell pkg-config --cflags slirp) -o $@ $(filter %.c,$^) \
 		$(shell pkg-config --libs slirp)
+
+# The snapshot state parser and the virtio-mmio restore, the same way.
+$(B)/fuzz/fuzz_snapshot: tests/fuzz/fuzz_snapshot.c vmm/snapshot-format.c \
+		devices/virtio/snapshot.c devices/virtio/queue.c devices/virtio/mmio.c \
+		devices/virtio/rng.c vmm/memory.c vmm/bus.c vmm/eventloop.c $(GEN)/config/auto.conf
+	@mkdir -p $(dir $@)
+	@echo "  FUZZ    $@"
+	$(Q)$(FUZZ_CC) -o $@ $(filter %.c,$^)
 
 # The 9P server's message handling, the same way (no VM: plain buffers).
 p9-fuzz := $(if $(CROSS_COMPILE),,$(if $(filter y,$(CONFIG_VIRTIO_9P)),\

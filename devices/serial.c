@@ -24,6 +24,7 @@
 #include "device.h"
 #include "eventloop.h"
 #include "log.h"
+#include "snapshot.h"
 #include "vm.h"
 
 enum { UART_RBR, UART_IER, UART_IIR, UART_LCR, UART_MCR, UART_LSR, UART_MSR, UART_SCR };
@@ -360,6 +361,55 @@ static void serial_teardown(struct vm *vm)
 	serial_dev = NULL;
 	free(s);
 }
+
+/* --- snapshots: the registers and received bytes the guest has not read;
+ * output is the saving run's to write. ------------------------------------- */
+
+static int serial_save(struct vm *vm, struct snap_buf *b, const char *dir, char *why, size_t len)
+{
+	struct serial *s = serial_dev;
+	(void)vm, (void)dir, (void)why, (void)len;
+	snap_put_u32(b, s != NULL);
+	if (!s)
+		return 0;
+	pthread_mutex_lock(&s->lock);
+	uint8_t regs[8] = { s->ier, s->lcr, s->mcr, s->scr, s->dll, s->dlm, s->fcr, s->thr_pending };
+	snap_put(b, regs, sizeof(regs));
+	snap_put_u32(b, s->rx_len);
+	for (unsigned i = 0; i < s->rx_len; i++)
+		snap_put(b, &s->rx[(s->rx_head + i) % RX_SIZE], 1);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+static int serial_restore(struct vm *vm, struct snap_reader *r, const char *dir)
+{
+	struct serial *s = serial_dev;
+	uint8_t regs[8];
+	(void)vm;
+	if (snap_get_u32(r) != (s != NULL)) {
+		log_error("--restore %s: --serial %s: expected the serial port %s, as saved", dir,
+			  serial_opt, s ? "off" : "on");
+		return -1;
+	}
+	if (!s)
+		return 0;
+	snap_get(r, regs, sizeof(regs));
+	uint32_t n = snap_get_u32(r);
+	if (n > RX_SIZE)
+		r->bad = true;
+	pthread_mutex_lock(&s->lock);
+	snap_get(r, s->rx, r->bad ? 0 : n);
+	s->rx_head = 0;
+	s->rx_len = r->bad ? 0 : n;
+	s->ier = regs[0], s->lcr = regs[1], s->mcr = regs[2], s->scr = regs[3];
+	s->dll = regs[4], s->dlm = regs[5], s->fcr = regs[6], s->thr_pending = regs[7];
+	serial_update_irq(s);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+SNAPSHOT_SECTION(serial, .name = "serial", .save = serial_save, .restore = serial_restore);
 
 DEVICE(serial, .name = "serial", .option = "serial",
        .usage = "--serial stdio|file:PATH|none  ttyS0 (default stdio)",

@@ -21,6 +21,8 @@
 #include <sys/uio.h>
 
 struct vm;
+struct snap_buf;
+struct snap_reader;
 
 /* Device status bits (2.1). */
 #define VIRTIO_STATUS_ACKNOWLEDGE 1
@@ -171,7 +173,20 @@ struct virtio_ops {
 	 * (Linux's hvc output) or waits on request by request (9p: one thread
 	 * hop less per request; find over 5,000 files ~20 % faster nested). */
 	uint32_t vcpu_queues;
+	/* Snapshots (devices/virtio/snapshot.c), vCPUs parked: the model's
+	 * state after the transport's. Without save, `snapshot` is refused
+	 * naming the device. quiesce (may be NULL) finishes requests in
+	 * flight first; restore runs after setup, before the vCPUs. */
+	int (*quiesce)(struct virtio_dev *d, char *why, size_t len);
+	int (*save)(struct virtio_dev *d, struct snap_buf *b, const char *dir, char *why,
+		    size_t len);
+	int (*restore)(struct virtio_dev *d, struct snap_reader *r, const char *dir);
 };
+
+/* A save/restore pair for a model with no state of its own. */
+int virtio_save_none(struct virtio_dev *d, struct snap_buf *b, const char *dir, char *why,
+		     size_t len);
+int virtio_restore_none(struct virtio_dev *d, struct snap_reader *r, const char *dir);
 
 #define VIRTIO_MAX_QUEUES 2
 
@@ -208,6 +223,9 @@ struct virtio_dev *virtio_mmio_create(struct vm *vm, const char *name, uint32_t 
 				      uint64_t features, unsigned nqueues,
 				      const struct virtio_ops *ops, void *priv,
 				      void *config, uint32_t config_len);
+
+/* The i-th virtio-mmio device created (slot order), or NULL past the last. */
+struct virtio_dev *virtio_mmio_dev(unsigned i);
 
 /* Close and free d and its model (tests; microvm keeps devices until exit).
  * The caller has stopped the event loop and frees the bus. */

@@ -71,6 +71,8 @@ struct vm_config {
 	int ncpus;
 	bool acpi;           /* describe devices in ACPI (x86) */
 	enum vm_seccomp seccomp;
+	const char *restore; /* --restore DIR, or NULL */
+	char devices[256];   /* device options in order ("disk,disk,net"), for --restore */
 };
 
 struct vm {
@@ -90,6 +92,16 @@ struct vm {
 	unsigned virtio_slots; /* virtio-mmio slots handed out so far */
 	void *arch;   /* architecture private state */
 	struct timespec start; /* when main() began, for --verbose timings */
+	/* Parking the vCPUs for a snapshot (vcpu_pause_all, snapshot.h). */
+	pthread_mutex_t pause_lock;
+	pthread_cond_t pause_cond;
+	atomic_bool pausing;
+	int parked;
+	/* --restore: the checked state file and DIR/memory (vm_ram_setup maps
+	 * RAM privately from it instead of anonymous memory). */
+	uint8_t *restore_state;
+	size_t restore_len;
+	int restore_mem_fd;
 };
 
 /* Milliseconds since vm->start. */

@@ -11,6 +11,7 @@
 #include "device.h"
 #include "eventloop.h"
 #include "log.h"
+#include "snapshot.h"
 #include "vm.h"
 
 static void *eventloop_thread(void *arg)
@@ -84,6 +85,9 @@ static int vm_build(struct vm *vm)
 		if (r == 0 && d->setup)
 			r = d->setup(vm);
 	}
+	/* A restore's kernel, tables and registers are in the snapshot. */
+	if (vm->cfg.restore)
+		return r == 0 ? snapshot_apply(vm) : r;
 	if (r == 0)
 		r = arch_load_kernel(vm);
 	for (int i = 0; r == 0 && i < vm->cfg.ncpus; i++)
@@ -115,8 +119,13 @@ int main(int argc, char **argv)
 	int sigfd = signalfd(-1, &set, SFD_CLOEXEC);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (vm_sandbox_init(vm.cfg.seccomp) < 0 || check_file("--kernel", vm.cfg.kernel) < 0 ||
-	    (vm.cfg.initrd && check_file("--initrd", vm.cfg.initrd) < 0) || vm_build(&vm) < 0)
+	pthread_mutex_init(&vm.pause_lock, NULL);
+	pthread_cond_init(&vm.pause_cond, NULL);
+	if (vm.cfg.restore ? snapshot_load(&vm, vm.cfg.restore) < 0
+			   : check_file("--kernel", vm.cfg.kernel) < 0 ||
+				     (vm.cfg.initrd && check_file("--initrd", vm.cfg.initrd) < 0))
+		return VM_EXIT_ERROR;
+	if (vm_sandbox_init(vm.cfg.seccomp) < 0 || vm_build(&vm) < 0)
 		return VM_EXIT_ERROR;
 	pthread_t elt;
 	if (pthread_create(&elt, NULL, eventloop_thread, &vm) != 0 || vcpu_start_all(&vm) < 0)

@@ -42,11 +42,22 @@ static void *ram_map(uint64_t size)
 	return a;
 }
 
+/* --restore: guest RAM is DIR/memory, the regions one after another, mapped
+ * privately: pages are read as the guest touches them, restores of one
+ * snapshot share its page cache, and the guest's writes never reach it. */
+static void *ram_map_file(const struct vm *vm, uint64_t off, uint64_t size)
+{
+	return mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE,
+		    vm->restore_mem_fd, off);
+}
+
 int vm_ram_setup(struct vm *vm)
 {
+	uint64_t off = 0;
 	for (int i = 0; i < vm->nram; i++) {
 		struct vm_ram *r = &vm->ram[i];
-		void *p = ram_map(r->size);
+		void *p = vm->restore_state ? ram_map_file(vm, off, r->size) : ram_map(r->size);
+		off += r->size;
 		if (p == MAP_FAILED) {
 			int e = errno;
 			log_error("cannot allocate %llu MiB of guest memory: %m",

@@ -18,7 +18,7 @@
 #define MEM_MAX_MIB (1024 * 1024)
 #define DEFAULT_CMDLINE "console=ttyS0 panic=1"
 
-enum { OPT_NO_ACPI = 256, OPT_SECCOMP, OPT_NO_SECCOMP, OPT_DEVICE_BASE = 512 };
+enum { OPT_NO_ACPI = 256, OPT_SECCOMP, OPT_NO_SECCOMP, OPT_RESTORE, OPT_DEVICE_BASE = 512 };
 
 static const struct option core_opts[] = {
 	{ "kernel", required_argument, NULL, 'k' },
@@ -29,6 +29,7 @@ static const struct option core_opts[] = {
 	{ "no-acpi", no_argument, NULL, OPT_NO_ACPI },
 	{ "seccomp", required_argument, NULL, OPT_SECCOMP },
 	{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
+	{ "restore", required_argument, NULL, OPT_RESTORE },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 };
@@ -49,6 +50,8 @@ void vm_usage(FILE *f)
 		"  --seccomp kill|trap|log|off  what a thread's forbidden system call does\n"
 		"                    (default kill; trap, naming it, with --verbose)\n"
 		"  --no-seccomp      the same as --seccomp off (without either: $MICROVM_SECCOMP)\n"
+		"  --restore DIR     continue the guest saved by `snapshot DIR` (--control),\n"
+		"                    given the same machine options; --kernel is not needed\n"
 		"  --verbose         say what microvm does\n"
 		"  --help            this text\n",
 		VM_MAX_CPUS);
@@ -106,6 +109,7 @@ static int parse_core(struct vm_config *cfg, int opt, const char *arg)
 	case OPT_NO_ACPI: cfg->acpi = false; return 0;
 	case OPT_SECCOMP: return parse_seccomp(cfg, "--seccomp ", arg);
 	case OPT_NO_SECCOMP: cfg->seccomp = VM_SECCOMP_OFF; return 0;
+	case OPT_RESTORE: cfg->restore = arg; return 0;
 	case 'm':
 		if (parse_mib(arg, &mib) < 0) {
 			log_error("--memory %s: expected a size in MiB from %d to %d (or NG)",
@@ -143,6 +147,16 @@ static int build_opts(struct option *opts, const struct device_desc **devs)
 	return n;
 }
 
+/* The device options in order, which a snapshot's machine must repeat
+ * (--control is no part of the machine). */
+static void note_device(struct vm_config *cfg, const char *opt)
+{
+	size_t n = strlen(cfg->devices);
+	if (!strcmp(opt, "control"))
+		return;
+	snprintf(cfg->devices + n, sizeof(cfg->devices) - n, "%s%s", n ? "," : "", opt);
+}
+
 int vm_options(struct vm_config *cfg, int argc, char **argv)
 {
 	struct option opts[MAX_OPTS];
@@ -162,6 +176,8 @@ int vm_options(struct vm_config *cfg, int argc, char **argv)
 					     : "%s: unknown option (see --help)", bad);
 			return -EINVAL;
 		}
+		if (opt >= OPT_DEVICE_BASE)
+			note_device(cfg, devs[opt - OPT_DEVICE_BASE]->option);
 		int r = opt >= OPT_DEVICE_BASE ? devs[opt - OPT_DEVICE_BASE]->parse(optarg)
 					       : parse_core(cfg, opt, optarg);
 		if (r < 0)
@@ -171,7 +187,7 @@ int vm_options(struct vm_config *cfg, int argc, char **argv)
 		log_error("%s: unexpected argument (options start with --)", argv[optind]);
 		return -EINVAL;
 	}
-	if (!cfg->kernel) {
+	if (!cfg->kernel && !cfg->restore) {
 		log_error("--kernel is required (see --help)");
 		return -EINVAL;
 	}

@@ -51,7 +51,12 @@ static const char *const vcpu_calls[] = { "epoll_ctl", NULL };
 static const char *const eventloop_calls[] = {
 	"epoll_wait", "epoll_pwait", "poll", "ppoll", "epoll_ctl", "recvfrom", "recvmsg",
 	"sendto", "sendmsg", "accept", "accept4", "bind", "listen", "connect", "getsockname",
-	"getpeername", "getsockopt", "setsockopt", "shutdown", "fcntl", NULL,
+	"getpeername", "getsockopt", "setsockopt", "shutdown", "fcntl",
+	/* `snapshot DIR` (vmm/snapshot.c): a new directory of new files,
+	 * written sparse (pwrite, ftruncate), renamed into place, removed
+	 * again on failure; copy-on-write files copied by their data ranges. */
+	"mkdir", "mkdirat", "rename", "renameat", "renameat2", "unlinkat", "pwrite64",
+	"pread64", "ftruncate", "lseek", NULL,
 };
 
 /* Block workers: I/O on images opened at setup. */
@@ -115,6 +120,18 @@ static const struct arg_rule vcpu_args[] = {
 	{ NULL, 0, 0, 0 },
 };
 
+#ifdef __x86_64__
+#define SNAPSHOT_IOCTLS                                                                      \
+	{ "ioctl", 1, INT_ARG, KVM_GET_MP_STATE }, { "ioctl", 1, INT_ARG, KVM_GET_REGS },    \
+	{ "ioctl", 1, INT_ARG, KVM_GET_SREGS }, { "ioctl", 1, INT_ARG, KVM_GET_XSAVE },      \
+	{ "ioctl", 1, INT_ARG, KVM_GET_XCRS }, { "ioctl", 1, INT_ARG, KVM_GET_DEBUGREGS },   \
+	{ "ioctl", 1, INT_ARG, KVM_GET_LAPIC }, { "ioctl", 1, INT_ARG, KVM_GET_MSRS },       \
+	{ "ioctl", 1, INT_ARG, KVM_GET_VCPU_EVENTS }, { "ioctl", 1, INT_ARG, KVM_GET_CLOCK }, \
+	{ "ioctl", 1, INT_ARG, KVM_GET_PIT2 }, { "ioctl", 1, INT_ARG, KVM_GET_IRQCHIP },
+#else
+#define SNAPSHOT_IOCTLS
+#endif
+
 static const struct arg_rule eventloop_args[] = {
 	{ "socket", 0, INT_ARG, AF_INET }, /* libslirp, IPv6 off (net-user.c) */
 	{ "ioctl", 1, INT_ARG, KVM_IRQ_LINE }, /* the UART's interrupt, on input */
@@ -123,6 +140,10 @@ static const struct arg_rule eventloop_args[] = {
 	/* libslirp reads /etc/resolv.conf when the guest first asks
 	 * 10.0.2.3, and again when it changes (newfstatat, in every list). */
 	{ "openat", 2, OPEN_WRITES, 0 },
+	/* The snapshot's files: created, never an existing file opened. */
+	{ "openat", 2, OPEN_WRITES | O_EXCL, O_WRONLY | O_CREAT | O_EXCL },
+	/* A snapshot reads the VM's state (vmm/x86_64/snapshot.c). */
+	SNAPSHOT_IOCTLS
 	{ NULL, 0, 0, 0 },
 };
 

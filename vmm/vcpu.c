@@ -8,6 +8,7 @@
 
 #include "arch.h"
 #include "log.h"
+#include "snapshot.h"
 #include "vm.h"
 
 /* Signal used to kick a vCPU thread out of KVM_RUN. */
@@ -134,6 +135,25 @@ static void vcpu_report(const struct vcpu *v)
 		  (unsigned long long)v->exits_other);
 }
 
+/* A snapshot wants this vCPU still: complete the exit in progress (KVM
+ * finishes a port or MMIO read only on the next KVM_RUN, which
+ * immediate_exit makes return at once), then wait until resumed. */
+static void vcpu_park(struct vcpu *v)
+{
+	struct vm *vm = v->vm;
+	v->run->immediate_exit = 1;
+	ioctl(v->fd, KVM_RUN, 0);
+	v->run->immediate_exit = 0;
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->parked++;
+	pthread_cond_broadcast(&vm->pause_cond);
+	while (atomic_load(&vm->pausing) && !atomic_load(&vm->exiting))
+		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+	vm->parked--;
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
@@ -146,6 +166,10 @@ static void *vcpu_thread(void *arg)
 	if (v->id == 0)
 		log_debug("first KVM_RUN %.2f ms after start", vm_elapsed_ms(v->vm));
 	while (!atomic_load(&v->vm->exiting)) {
+		if (atomic_load(&v->vm->pausing)) {
+			vcpu_park(v);
+			continue;
+		}
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				v->run->immediate_exit = 0;
@@ -183,9 +207,41 @@ int vcpu_start_all(struct vm *vm)
 	return 0;
 }
 
+void vcpu_pause_all(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->pause_lock);
+	atomic_store(&vm->pausing, true);
+	int running = 0;
+	for (int i = 0; i < vm->cfg.ncpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+		if (!v->started)
+			continue;
+		running++;
+		/* As in vcpu_stop_all: the flag is set first, so a vCPU that
+		 * clears immediate_exit after this looks at it again. */
+		v->run->immediate_exit = 1;
+		pthread_kill(v->thread, VCPU_KICK_SIGNAL);
+	}
+	/* A vCPU thread that ended (the guest is stopping) never parks. */
+	while (vm->parked < running && !atomic_load(&vm->exiting))
+		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+void vcpu_resume_all(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->pause_lock);
+	atomic_store(&vm->pausing, false);
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
 void vcpu_stop_all(struct vm *vm)
 {
 	atomic_store(&vm->exiting, true);
+	pthread_mutex_lock(&vm->pause_lock);
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
 	for (int i = 0; i < vm->cfg.ncpus; i++) {
 		struct vcpu *v = &vm->vcpus[i];
 		if (!v->started)

@@ -26,6 +26,7 @@
 
 #include "device.h"
 #include "log.h"
+#include "snapshot.h"
 #include "virtio.h"
 #include "vm.h"
 
@@ -78,6 +79,8 @@ struct blk {
 	struct blk_req *jobs, **jobs_tail, *free;
 	bool starved; /* the free list ran dry with requests left in the ring */
 	bool stop;
+	unsigned busy;        /* requests a worker is doing */
+	pthread_cond_t idle;  /* no job queued, none busy: a snapshot waits */
 	pthread_t workers[BLK_WORKERS];
 	struct blk_req *reqs;
 };
@@ -328,9 +331,12 @@ static void *blk_worker(void *arg)
 		b->jobs = r->next;
 		if (!b->jobs)
 			b->jobs_tail = &b->jobs;
+		b->busy++;
 		pthread_mutex_unlock(&b->lock);
 		blk_complete(b, r, blk_do(b, &r->c));
 		pthread_mutex_lock(&b->lock);
+		if (--b->busy == 0 && !b->jobs)
+			pthread_cond_broadcast(&b->idle);
 	}
 	pthread_mutex_unlock(&b->lock);
 	return NULL;
@@ -405,7 +411,13 @@ static void blk_free(struct virtio_dev *d)
 	free(b);
 }
 
-static const struct virtio_ops blk_ops = { .notify = blk_notify, .free = blk_free };
+static int blk_quiesce(struct virtio_dev *d, char *why, size_t len);
+static int blk_save(struct virtio_dev *d, struct snap_buf *sb, const char *dir, char *why,
+		    size_t len);
+static int blk_restore(struct virtio_dev *d, struct snap_reader *r, const char *dir);
+static const struct virtio_ops blk_ops = { .notify = blk_notify, .free = blk_free,
+					   .quiesce = blk_quiesce, .save = blk_save,
+					   .restore = blk_restore };
 
 static uint64_t blk_features(bool readonly, bool cow)
 {
@@ -470,6 +482,7 @@ struct virtio_dev *virtio_blk_create(struct vm *vm, int fd, int cow, uint64_t si
 		memcpy(b->serial, serial, strnlen(serial, sizeof(b->serial)));
 	pthread_mutex_init(&b->lock, NULL);
 	pthread_cond_init(&b->cond, NULL);
+	pthread_cond_init(&b->idle, NULL);
 	b->jobs_tail = &b->jobs;
 	blk_fill_config(b);
 	int r = blk_start_workers(b);
@@ -651,6 +664,87 @@ static void disk_teardown(struct vm *vm)
 		if (disks[i].dev)
 			virtio_blk_destroy(disks[i].dev);
 }
+
+/* --- snapshots: requests in flight finished first; a cow= file's data
+ * copied into DIR/disk-N.cow (N: the disk's index among --disk), and on
+ * restore into the new run's cow= file. A disk written in place would no
+ * longer match the snapshot: refused. ----------------------------------------- */
+
+static int disk_index(const struct virtio_dev *d)
+{
+	for (int i = 0; i < ndisks; i++)
+		if (disks[i].dev == d)
+			return i;
+	return -1;
+}
+
+static int blk_quiesce(struct virtio_dev *d, char *why, size_t len)
+{
+	struct blk *b = d->priv;
+	(void)why, (void)len;
+	pthread_mutex_lock(&b->lock);
+	while (b->jobs || b->busy)
+		pthread_cond_wait(&b->idle, &b->lock);
+	pthread_mutex_unlock(&b->lock);
+	return 0;
+}
+
+static int blk_save(struct virtio_dev *d, struct snap_buf *sb, const char *dir, char *why,
+		    size_t len)
+{
+	struct blk *b = d->priv;
+	int i = disk_index(d);
+	snap_put_u64(sb, b->sectors);
+	snap_put_u32(sb, b->readonly | (b->cow >= 0) << 1);
+	if (b->cow < 0)
+		return 0;
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/disk-%d.cow", dir, i);
+	int r = snap_copy_file(b->cow, path, b->sectors * 512, false);
+	if (r < 0)
+		snprintf(why, len, "%s: %s", path, strerror(-r));
+	return r;
+}
+
+static int blk_restore(struct virtio_dev *d, struct snap_reader *r, const char *dir)
+{
+	struct blk *b = d->priv;
+	int i = disk_index(d);
+	uint64_t sectors = snap_get_u64(r);
+	uint32_t flags = snap_get_u32(r);
+	if (r->bad || sectors != b->sectors || flags != (b->readonly | (b->cow >= 0) << 1)) {
+		log_error("--restore %s: --disk %d: %llu bytes%s: expected %llu bytes%s, as saved",
+			  dir, i, (unsigned long long)b->sectors * 512,
+			  b->readonly ? ",readonly" : b->cow >= 0 ? ",cow=" : "",
+			  (unsigned long long)sectors * 512,
+			  flags & 1 ? ",readonly" : flags & 2 ? ",cow=" : "");
+		return -1;
+	}
+	if (b->cow < 0)
+		return 0;
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/disk-%d.cow", dir, i);
+	int e = snap_copy_file(b->cow, path, sectors * 512, true);
+	if (e < 0)
+		log_error("--restore %s: %s: %s", dir, path, strerror(-e));
+	return e < 0 ? -1 : 0;
+}
+
+static int disk_refuse(struct vm *vm, char *why, size_t len)
+{
+	(void)vm;
+	for (int i = 0; i < ndisks; i++) {
+		if (!disks[i].readonly && disks[i].cow < 0) {
+			snprintf(why, len, "--disk %d (%s) is written in place: expected readonly "
+				 "or cow=FILE, so that the snapshot keeps what it holds", i,
+				 disks[i].name);
+			return -EPERM;
+		}
+	}
+	return 0;
+}
+
+SNAPSHOT_SECTION(virtio_blk, .name = "virtio-blk", .refuse = disk_refuse);
 
 DEVICE(virtio_blk, .name = "virtio-blk", .option = "disk",
        .usage = "--disk PATH[,readonly][,serial=ID][,cow=FILE]  raw disk image (repeatable: "

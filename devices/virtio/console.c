@@ -19,6 +19,7 @@
 #include "device.h"
 #include "eventloop.h"
 #include "log.h"
+#include "snapshot.h"
 #include "virtio.h"
 #include "vm.h"
 
@@ -284,12 +285,33 @@ static void con_free(struct virtio_dev *d)
 	free(c);
 }
 
+/* Snapshots: a chain held half written (the host was full) is given back
+ * to the ring in the snapshot, so a restore writes it whole. Host input
+ * is never held: a receive chain is filled and used at once. */
+static int con_save(struct virtio_dev *d, struct snap_buf *b, const char *dir, char *why,
+		    size_t len)
+{
+	struct console *c = d->priv;
+	(void)dir, (void)why, (void)len;
+	snap_put_u32(b, c->tx_busy && c->tx_gen == d->vq[TXQ].gen);
+	return 0;
+}
+
+static int con_restore(struct virtio_dev *d, struct snap_reader *r, const char *dir)
+{
+	(void)dir;
+	if (snap_get_u32(r))
+		d->vq[TXQ].last_avail--;
+	return 0;
+}
+
 /* Linux's hvc output spins with interrupts off until its buffer is used, so
  * the transmit queue is served on the vCPU that kicks it: the buffer is used
  * before the guest runs again. Its writes never block (EAGAIN holds the
  * chain for the event loop). */
 static const struct virtio_ops con_ops = { .notify = con_notify, .reset = con_reset,
-					   .free = con_free, .vcpu_queues = 1u << TXQ };
+					   .free = con_free, .vcpu_queues = 1u << TXQ,
+					   .save = con_save, .restore = con_restore };
 
 struct virtio_dev *virtio_console_create(struct vm *vm, int in_fd, int out_fd, int listen_fd)
 {

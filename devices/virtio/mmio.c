@@ -366,6 +366,30 @@ static int wire_eventfds(struct virtio_dev *d)
 	return 0;
 }
 
+/* Every device, for snapshots (slots are handed out in this order). */
+#define MAX_DEVS 32
+static struct virtio_dev *devs[MAX_DEVS];
+
+struct virtio_dev *virtio_mmio_dev(unsigned i)
+{
+	return i < MAX_DEVS ? devs[i] : NULL;
+}
+
+static void remember(struct virtio_dev *d, bool add)
+{
+	unsigned i = 0;
+	while (i < MAX_DEVS && devs[i] != (add ? NULL : d))
+		i++;
+	if (i == MAX_DEVS)
+		return;
+	if (add) {
+		devs[i] = d;
+		return;
+	}
+	memmove(devs + i, devs + i + 1, (MAX_DEVS - i - 1) * sizeof(devs[0]));
+	devs[MAX_DEVS - 1] = NULL;
+}
+
 static int place(struct virtio_dev *d)
 {
 	struct vm *vm = d->vm;
@@ -412,11 +436,13 @@ struct virtio_dev *virtio_mmio_create(struct vm *vm, const char *name, uint32_t 
 	if (r < 0)
 		return NULL; /* what was registered lives until exit, like devices */
 	log_debug("%s at 0x%llx, GSI %u", name, (unsigned long long)d->base, d->irq);
+	remember(d, true);
 	return d;
 }
 
 void virtio_mmio_free(struct virtio_dev *d)
 {
+	remember(d, false);
 	if (d->ops->free)
 		d->ops->free(d);
 	for (unsigned q = 0; q < d->nqueues; q++)

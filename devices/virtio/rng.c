@@ -54,7 +54,10 @@ static void rng_free(struct virtio_dev *d)
 	free(d->priv);
 }
 
-static const struct virtio_ops rng_ops = { .notify = rng_notify, .free = rng_free };
+/* Each request is filled when it comes: nothing in flight to save. */
+static const struct virtio_ops rng_ops = { .notify = rng_notify, .free = rng_free,
+					   .save = virtio_save_none,
+					   .restore = virtio_restore_none };
 
 struct virtio_dev *virtio_rng_create(struct vm *vm)
 {

@@ -310,6 +310,7 @@ enum {
 	AML_BYTE = 0x0a, AML_WORD = 0x0b, AML_DWORD = 0x0c, AML_STRING = 0x0d,
 	AML_QWORD = 0x0e, AML_SCOPE = 0x10, AML_BUFFER = 0x11, AML_PACKAGE = 0x12,
 	AML_EXT = 0x5b, AML_EXT_DEVICE = 0x82, AML_ROOT = '\\',
+	AML_METHOD = 0x14, AML_DUAL_NAME = 0x2e, AML_NOTIFY = 0x86,
 };
 
 /* 20.2.4: a PkgLength counts its own bytes. One byte holds up to 63;
@@ -523,6 +524,62 @@ static void dsdt_s5(struct out *o)
 	pkg_close(o, pkg);
 }
 
+/* The VM generation ID (Microsoft's "Virtual Machine Generation ID"
+ * paper; Linux's drivers/virt/vmgenid.c): ADDR is the id's address as
+ * Package {low 32 bits, high 32 bits}. */
+static void dsdt_vmgenid(struct out *o, uint64_t addr)
+{
+	size_t pkg, addr_pkg;
+
+	out_u8(o, AML_EXT);
+	out_u8(o, AML_EXT_DEVICE);
+	pkg = pkg_open(o);
+	aml_name(o, "VGEN");
+	aml_name_op(o, "_HID");
+	aml_string(o, "VMGENCTR");
+	aml_name_op(o, "_CID");
+	aml_string(o, "VM_GEN_COUNTER");
+	aml_name_op(o, "ADDR");
+	out_u8(o, AML_PACKAGE);
+	addr_pkg = pkg_open(o);
+	out_u8(o, 2);
+	aml_int(o, addr & 0xffffffff);
+	aml_int(o, addr >> 32);
+	pkg_close(o, addr_pkg);
+	pkg_close(o, pkg);
+}
+
+/* ACPI 6.4 5.6.9: a Generic Event Device; its interrupt runs _EVT, which
+ * tells the vmgenid device its id changed (Notify 0x80). */
+static void dsdt_ged(struct out *o, unsigned gsi)
+{
+	struct acpi_dev d = { .hid = "ACPI0013", .irq = (int)gsi };
+	uint8_t crs[CRS_MAX];
+	size_t crs_len = crs_build(&d, crs, sizeof(crs)), pkg, method;
+
+	out_u8(o, AML_EXT);
+	out_u8(o, AML_EXT_DEVICE);
+	pkg = pkg_open(o);
+	aml_name(o, "GED0");
+	aml_name_op(o, "_HID");
+	aml_hid(o, d.hid);
+	aml_name_op(o, "_UID");
+	aml_int(o, 0);
+	aml_name_op(o, "_CRS");
+	aml_buffer(o, crs, crs_len);
+	out_u8(o, AML_METHOD);		/* Method (_EVT, 1) */
+	method = pkg_open(o);
+	aml_name(o, "_EVT");
+	out_u8(o, 1);
+	out_u8(o, AML_NOTIFY);		/* Notify (\_SB.VGEN, 0x80) */
+	out_u8(o, AML_ROOT);
+	out_u8(o, AML_DUAL_NAME);
+	out_put(o, "_SB_VGEN", 8);
+	aml_int(o, 0x80);
+	pkg_close(o, method);
+	pkg_close(o, pkg);
+}
+
 /* ACPI 6.4 5.2.11.1: revision 2, so integers are 64-bit. */
 static void build_dsdt(struct out *o, const struct acpi_config *cfg)
 {
@@ -536,6 +593,10 @@ static void build_dsdt(struct out *o, const struct acpi_config *cfg)
 	aml_name(o, "\\_SB_");
 	for (int i = 0; i < cfg->ndevs; i++)
 		dsdt_device(o, &cfg->devs[i], i);
+	if (cfg->vmgenid) {
+		dsdt_vmgenid(o, cfg->vmgenid);
+		dsdt_ged(o, cfg->ged_gsi);
+	}
 	pkg_close(o, pkg);
 	dsdt_s5(o);
 	sdt_end(o, start);

@@ -34,6 +34,11 @@ struct acpi_config {
 	uint8_t reset_value;     /* FADT RESET_VALUE */
 	const struct acpi_dev *devs;
 	int ndevs;
+	/* A VM generation ID device (_CID "VM_GEN_COUNTER") whose 16-byte id
+	 * is at guest-physical vmgenid (0: none), and a Generic Event Device
+	 * (ACPI0013) on GSI ged_gsi whose event notifies it (a restore). */
+	uint64_t vmgenid;
+	unsigned ged_gsi;
 };
 
 /* Value of SLP_TYPx in the \_S5 package; the guest writes

@@ -64,7 +64,7 @@ static void cpuid_fix(struct kvm_cpuid_entry2 *e, int id, int ncpus, bool tsc_de
 	}
 }
 
-static int cpu_set_cpuid(struct vcpu *v)
+int x86_cpu_set_cpuid(struct vcpu *v)
 {
 	size_t sz = sizeof(struct kvm_cpuid2) + CPUID_MAX_ENTRIES * sizeof(struct kvm_cpuid_entry2);
 	struct kvm_cpuid2 *c = calloc(1, sz);
@@ -148,7 +148,7 @@ static int cpu_set_sregs(struct vcpu *v, enum x86_entry_mode mode)
 
 int x86_cpu_init(struct vcpu *v, enum x86_entry_mode mode, uint64_t entry)
 {
-	int r = cpu_set_cpuid(v);
+	int r = x86_cpu_set_cpuid(v);
 	if (r == 0 && (r = cpu_set_lapic(v)) < 0)
 		log_error("vCPU %d: KVM_SET_LAPIC: %s", v->id, strerror(-r));
 	if (r == 0 && cpu_set_msrs(v) < 0)

@@ -82,8 +82,7 @@ int arch_vm_init(struct vm *vm)
 /* The irqchip exists already: x86 wants it before the vCPUs. */
 int arch_vcpus_created(struct vm *vm)
 {
-	(void)vm;
-	return 0;
+	return x86_snapshot_prepare(vm);
 }
 
 int arch_add_mmio_dev(struct vm *vm, uint64_t base, uint64_t len, unsigned irq)

@@ -81,9 +81,12 @@ uint64_t x86_acpi_setup(struct vm *vm)
 		.sleep_ctl_port = X86_PORT_SLEEP_CTL, .sleep_sts_port = X86_PORT_SLEEP_STS,
 		.reset_port = X86_PORT_RESET, .reset_value = X86_RESET_VALUE,
 		.devs = devs, .ndevs = n,
+		.vmgenid = X86_VMGENID, .ged_gsi = X86_GED_GSI,
 	};
-	void *buf = vm_gpa_ptr(vm, X86_ACPI, X86_ACPI_SIZE);
-	ssize_t r = buf ? acpi_build(&cfg, buf, X86_ACPI_SIZE, X86_ACPI) : -EINVAL;
+	size_t size = X86_VMGENID - X86_ACPI;
+	void *buf = vm_gpa_ptr(vm, X86_ACPI, size);
+	ssize_t r = buf ? acpi_build(&cfg, buf, size, X86_ACPI) : -EINVAL;
+	x86_vmgenid_update(vm, false);
 	if (r < 0) {
 		log_error("cannot build ACPI tables: %s", strerror((int)-r));
 		return 0;

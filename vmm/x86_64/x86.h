@@ -30,6 +30,8 @@
 #define X86_EBDA 0x9fc00ULL
 #define X86_ACPI 0xe0000ULL
 #define X86_ACPI_SIZE 0x20000ULL
+#define X86_VMGENID 0xfe000ULL /* 16 bytes, in the reserved area after the ACPI tables */
+#define X86_GED_GSI 3          /* the Generic Event Device's interrupt: ISA IRQ 3 is free */
 #define X86_HIMEM 0x100000ULL
 #define X86_MMIO_HOLE 0xc0000000ULL
 #define X86_4G 0x100000000ULL
@@ -74,6 +76,11 @@ struct x86_vm {
 		unsigned irq[32];
 		int n;
 	} mmio;
+	/* Snapshots (snapshot.c): the MSRs KVM lists, TSC_DEADLINE last, and a
+	 * hash of the CPUID KVM offers, the host's identity. */
+	uint32_t msr_idx[512];
+	unsigned nmsrs;
+	uint64_t cpuid_hash;
 };
 
 /* What a kernel image loader found and placed. */
@@ -130,6 +137,16 @@ int elf_load_mapped(struct vm *vm, const struct image_map *m, struct x86_kernel 
 
 /* Registers, CPUID and interrupt controller of a vCPU for the chosen entry. */
 int x86_cpu_init(struct vcpu *v, enum x86_entry_mode mode, uint64_t entry);
+
+/* Give vCPU v the CPUID microvm's guests see (also on --restore). */
+int x86_cpu_set_cpuid(struct vcpu *v);
+
+/* Write a new random VM generation ID (vmgenid) into guest memory; with
+ * notify, also raise the GED interrupt that tells the guest (a restore). */
+void x86_vmgenid_update(struct vm *vm, bool notify);
+
+/* Learn what a snapshot saves of this host's KVM (MSR list, CPUID). */
+int x86_snapshot_prepare(struct vm *vm);
 
 /* Build the identity-mapping page tables and GDT in guest memory. */
 int x86_setup_tables(struct vm *vm);
