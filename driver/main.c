@@ -41,7 +41,8 @@ static const char usage[] =
 	"test.json is described in docs/test-json.md; its script is JSON steps or a\n"
 	"Python testScript (needs python3). Exit status: 0 every step\n"
 	"passed, 1 a step failed or the test timed out, 2 bad usage or a malformed\n"
-	"test.json (nothing was started), 128+N stopped by signal N.\n";
+	"test.json (nothing was started), 128+N stopped by signal N. With several\n"
+	"tests: 0 only if every one passed, 1 if any did not, and a summary.\n";
 
 struct opts {
 	const char *cmd, *file, *node, *junit, *microvm, *out_dir, *qemu;
