@@ -125,9 +125,9 @@ in
     ];
     boot.initrd.kernelModules = [ "virtio_mmio" ];
 
-    # As large as microvm's 9P server serves (1 MiB); the guest kernel
-    # lowers it to what its virtio transport takes.
-    virtualisation.msize = lib.mkDefault 1048576;
+    # microvm's 9P server serves up to 1 MiB; Linux's virtio transport takes
+    # at most 125 pages, so the largest a guest can use is 512000.
+    virtualisation.msize = lib.mkDefault 512000;
 
     system.build.microvm =
       hostPkgs.runCommand "nixos-microvm-${name}"
