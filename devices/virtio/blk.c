@@ -712,7 +712,7 @@ static int blk_restore(struct virtio_dev *d, struct snap_reader *r, const char *
 	int i = disk_index(d);
 	uint64_t sectors = snap_get_u64(r);
 	uint32_t flags = snap_get_u32(r);
-	if (r->bad || sectors != b->sectors || flags != (b->readonly | (b->cow >= 0) << 1)) {
+	if (r->bad || sectors != b->sectors || flags != (uint32_t)(b->readonly | (b->cow >= 0) << 1)) {
 		log_error("--restore %s: --disk %d: %llu bytes%s: expected %llu bytes%s, as saved",
 			  dir, i, (unsigned long long)b->sectors * 512,
 			  b->readonly ? ",readonly" : b->cow >= 0 ? ",cow=" : "",

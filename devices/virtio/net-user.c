@@ -20,6 +20,7 @@
 #include "eventloop.h"
 #include "log.h"
 #include "net.h"
+#include "snapshot.h"
 
 #define USER_TIMERS 4
 
@@ -277,4 +278,39 @@ int net_fwd_parse(const char *s, bool need_guest, struct net_fwd *f, const char 
 	    (f->guest_port = parse_port(gport)) < 0)
 		return -EINVAL;
 	return 0;
+}
+
+static ssize_t save_cb(const void *buf, size_t len, void *opaque)
+{
+	snap_put(opaque, buf, len);
+	return len;
+}
+
+int net_user_save(struct net_user *u, struct snap_buf *b)
+{
+	struct snap_buf s = { 0 };
+	slirp_state_save(u->slirp, save_cb, &s);
+	snap_put_u32(b, slirp_state_version());
+	snap_put_u64(b, s.len);
+	snap_put(b, s.data, s.len);
+	free(s.data);
+	return s.err ? -1 : 0;
+}
+
+static ssize_t load_cb(void *buf, size_t len, void *opaque)
+{
+	struct snap_reader *r = opaque;
+	snap_get(r, buf, len);
+	return r->bad ? -1 : (ssize_t)len;
+}
+
+int net_user_load(struct net_user *u, struct snap_reader *r)
+{
+	uint32_t version = snap_get_u32(r);
+	uint64_t len = snap_get_u64(r);
+	if (r->bad || len > r->len - r->off)
+		return -1;
+	struct snap_reader sub = { .p = r->p + r->off, .len = len };
+	r->off += len;
+	return slirp_state_load(u->slirp, version, load_cb, &sub) < 0 ? -1 : 0;
 }

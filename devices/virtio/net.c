@@ -35,6 +35,7 @@
 #include "eventloop.h"
 #include "log.h"
 #include "net.h"
+#include "snapshot.h"
 #include "virtio.h"
 #include "vm.h"
 
@@ -494,8 +495,45 @@ static void net_free(struct virtio_dev *d)
 	free(n);
 }
 
+/* Snapshots: receive chains held for the next frame go back to the ring
+ * (the restore pops them again); frames waiting in the backlog or for a
+ * full vlan socket are lost, as on a link blip. The user network saves
+ * libslirp's state. */
+static int net_save(struct virtio_dev *d, struct snap_buf *b, const char *dir, char *why,
+		    size_t len)
+{
+	struct net *n = d->priv;
+	(void)dir;
+	snap_put_u32(b, n->rx_gen == d->vq[RXQ].gen ? n->held : 0);
+	snap_put_u32(b, n->user != NULL);
+	if (n->user && net_user_save(n->user, b) < 0) {
+		snprintf(why, len, "%s: the user network's state: out of memory", d->name);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static int net_restore(struct virtio_dev *d, struct snap_reader *r, const char *dir)
+{
+	struct net *n = d->priv;
+	uint32_t held = snap_get_u32(r), user = snap_get_u32(r);
+	if (r->bad || held > NET_RX_CHAINS || user != (n->user != NULL)) {
+		log_error("--restore %s: %s: saved %s: expected the same --net options", dir,
+			  d->name, user ? "on the user network" : "on a vlan");
+		return -1;
+	}
+	d->vq[RXQ].last_avail -= held;
+	if (n->user && net_user_load(n->user, r) < 0) {
+		log_error("--restore %s: %s: the user network's state does not load", dir,
+			  d->name);
+		return -1;
+	}
+	return 0;
+}
+
 static const struct virtio_ops net_ops = { .notify = net_notify, .reset = net_reset,
-					   .free = net_free };
+					   .free = net_free, .save = net_save,
+					   .restore = net_restore };
 
 static struct net *net_new(struct vm *vm, const uint8_t mac[6])
 {

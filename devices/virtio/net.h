@@ -65,4 +65,11 @@ void net_user_input(struct net_user *u, const void *frame, size_t len);
 
 void net_user_free(struct net_user *u);
 
+/* Snapshots: libslirp's own state (slirp_state_save/load: its connections
+ * and leases) appended to b, or loaded from r. Return 0 or -1. */
+struct snap_buf;
+struct snap_reader;
+int net_user_save(struct net_user *u, struct snap_buf *b);
+int net_user_load(struct net_user *u, struct snap_reader *r);
+
 #endif
