@@ -272,12 +272,17 @@ int bd_connect(struct ctx *x)
 	if (r == 0)
 		r = machine_start(x, m, m->allow_reboot);
 	x->gen = m->gen;
-	if (r == 0)
+	/* A restored node's shell is already there (driver/snapshot.c). */
+	int restored = r == 0 ? snap_await_restore(x) : 0;
+	if (restored < 0)
+		r = -1;
+	else if (r == 0 && !restored)
 		r = await_marker(x);
 	if (r == 0) {
 		tlog(m->name, "connected to guest root shell");
 		tlog(m->name, "(connecting took %.2f seconds)", now() - t0);
 		m->connected = true;
+		r = snap_connected(x);
 	}
 	nest_end(&n);
 	return r;

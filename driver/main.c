@@ -32,6 +32,8 @@ static const char usage[] =
 	"  --jobs N         several tests: N at a time (default: as many as their\n"
 	"                   nodes' cpus and memory fit in the host's CPUs and free RAM)\n"
 	"  --shard I/N      run only the I-th of N stable shards of the tests given\n"
+	"  --no-snapshots   boot every node cold: no snapshot is restored or saved\n"
+	"                   (the cache: $MICROVMTEST_CACHE, docs/test-json.md)\n"
 	"\n"
 	"       microvmtest nixos-driver -c CONFIG.json [-I] [-K] [-o DIR] [--junit-xml FILE]\n"
 	"                                [--log-level LEVEL]\n"
@@ -49,6 +51,7 @@ struct opts {
 	const char *tmp_base; /* where the run directory goes (NULL: $TMPDIR) */
 	bool use_qemu;
 	bool keep_state, interactive;
+	bool no_snapshots;
 	bool nixos;           /* nixos-driver: the NixOS driver's command line */
 	const char **files;   /* every TEST.json given (several: driver/multi.c) */
 	size_t nfiles;
@@ -70,6 +73,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	static const struct option lo[] = {
 		{ "junit", required_argument, NULL, 'j' },
 		{ "keep-state", no_argument, NULL, 'k' },
+		{ "no-snapshots", no_argument, NULL, 'n' },
 		{ "interactive", no_argument, NULL, 'i' },
 		{ "microvm", required_argument, NULL, 'm' },
 		{ "out-dir", required_argument, NULL, 'o' },
@@ -91,6 +95,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 'S': o->shard = optarg; break;
 		case 'j': o->junit = optarg; break;
 		case 'k': o->keep_state = true; break;
+		case 'n': o->no_snapshots = true; break;
 		case 'i': o->interactive = true; break;
 		case 'm': o->microvm = optarg; break;
 		case 'o': o->out_dir = optarg; break;
@@ -205,6 +210,7 @@ static void nixos_opt(int c, char *optarg, struct opts *o, const char **junit)
 	case 'I': o->interactive = true; break;
 	case 'N': o->interactive = false; break;
 	case 'K': o->keep_state = true; break;
+	case 'n': o->no_snapshots = true; break;
 	case 'o': o->out_dir = optarg; break;
 	case 'j': *junit = optarg; break;
 	case 'm': o->microvm = optarg; break;
@@ -248,6 +254,7 @@ static int nixos_args(int argc, char **argv, struct opts *o)
 		{ "interactive", no_argument, NULL, 'I' },
 		{ "no-interactive", no_argument, NULL, 'N' },
 		{ "keep-machine-state", no_argument, NULL, 'K' },
+		{ "no-snapshots", no_argument, NULL, 'n' },
 		{ "keep-vm-state", no_argument, NULL, 'K' },
 		{ "output-directory", required_argument, NULL, 'o' },
 		{ "output_directory", required_argument, NULL, 'o' },
@@ -302,8 +309,9 @@ static int drive(struct test *t, const struct opts *o)
 		return 0;
 	}
 	struct driver d = { .keep_state = o->keep_state, .interactive = o->interactive,
-			    .out_dir = o->out_dir, .qemu = o->use_qemu, .tmp_base = o->tmp_base };
-	if (output_max(&d.output_max) < 0 || multi_fits(t, o->file) < 0)
+			    .out_dir = o->out_dir, .qemu = o->use_qemu, .tmp_base = o->tmp_base,
+			    .no_snapshots = o->no_snapshots };
+	if (output_max(&d.output_max) < 0 || multi_fits(t, o->file) < 0 || snap_config(&d) < 0)
 		return 2;
 	if (o->junit)
 		junit_enable();

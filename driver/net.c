@@ -76,7 +76,7 @@ static struct machine_net *mnet(struct machine *m)
 int net_prepare(struct ctx *x, struct machine *m)
 {
 	const struct node_conf *c = m->conf;
-	if (!c->nvlans && !c->user_net && !c->nforwards)
+	if (!c->nvlans && !c->user_net && !c->nforwards && !snap_control(m))
 		return 0;
 	struct machine_net *n = mnet(m);
 	if (c->nvlans > MAX_NODE_VLANS)
@@ -100,7 +100,7 @@ int net_prepare(struct ctx *x, struct machine *m)
 		}
 		sw_block(m->d->net->sw[v], n->ports[i], n->blocked);
 	}
-	if (!m->d->qemu && (c->user_net || c->nforwards) &&
+	if (!m->d->qemu && (c->user_net || c->nforwards || snap_control(m)) &&
 	    pair(SOCK_STREAM, &n->ctl_fd, &n->child_fds[0]) < 0)
 		return ctx_fail(x, "socketpair: %s", strerror(errno));
 	return 0;
@@ -120,6 +120,9 @@ void net_argv(struct machine *m, char ***a, size_t *n)
 		argv_add(a, n, "--control");
 		argv_add(a, n, "fd:%d", CONTROL_FD);
 		buf_free(&b);
+	} else if (snap_control(m)) { /* for `snapshot` */
+		argv_add(a, n, "--control");
+		argv_add(a, n, "fd:%d", CONTROL_FD);
 	}
 	for (size_t i = 0; i < c->nvlans; i++) {
 		argv_add(a, n, "--net");
@@ -258,8 +261,7 @@ int m_unblock(struct ctx *x)
 	return set_blocked(x, false);
 }
 
-/* One command on m's control socket; the reply line goes to *reply. */
-static int control(struct ctx *x, const char *cmd, struct buf *reply)
+int net_control(struct ctx *x, const char *cmd, double timeout, struct buf *reply)
 {
 	struct machine_net *n = x->m->net;
 	if (!n || n->ctl_fd < 0)
@@ -267,7 +269,7 @@ static int control(struct ctx *x, const char *cmd, struct buf *reply)
 	size_t len = strlen(cmd);
 	if (send(n->ctl_fd, cmd, len, MSG_NOSIGNAL) != (ssize_t)len)
 		return ctx_fail(x, "control socket of %s: %s", x->m->name, strerror(errno));
-	double until = now() + 10;
+	double until = now() + timeout;
 	while (!memchr(reply->p ? reply->p : "", '\n', reply->len)) {
 		int r = drv_pump(x->d, x->m, n->ctl_fd, POLLIN, until);
 		if (r != IO_READY)
@@ -290,7 +292,7 @@ int m_forward_port(struct ctx *x)
 	snprintf(cmd, sizeof(cmd), "hostfwd_add tcp:127.0.0.1:%ld-:%ld\n", call_int(x->c, 0),
 		 call_int(x->c, 1));
 	struct buf reply = { 0 };
-	int r = control(x, cmd, &reply);
+	int r = net_control(x, cmd, 10, &reply);
 	if (r == 0 && strncmp(reply.p, "ok", 2)) {
 		reply.p[strcspn(reply.p, "\n")] = 0;
 		r = ctx_fail(x, "forward_port(%ld, %ld): %s", call_int(x->c, 0), call_int(x->c, 1),

@@ -64,11 +64,14 @@ static int load_vm(const struct lerr *e, struct test *t, const char *key, struct
 	struct json_object *top = ((struct vm_ctx *)arg)->top;
 	bool check = ((struct vm_ctx *)arg)->check;
 	const char *name = key, *script = NULL;
+	bool snap = true;
 	if (!json_object_is_type(j, json_type_object))
 		return lbad(e, path, "expected an object {\"name\", \"start_script\"}, got %s",
 			    jtype(j));
-	if (lget_str(e, j, path, "name", &name) || lget_str(e, j, path, "start_script", &script))
+	if (lget_str(e, j, path, "name", &name) || lget_str(e, j, path, "start_script", &script) ||
+	    lget_bool(e, j, path, "snapshot", &snap))
 		return -1;
+	n->no_snapshot = !snap;
 	if (!node_name_ok(name))
 		return lbad(e, path, "name \"%s\": node names are 1 to 63 letters, digits, '_' "
 			    "or '-'", name);

@@ -141,6 +141,7 @@ static void machine_free(struct machine *m)
 	buf_free(&m->shell_in);
 	buf_free(&m->serial_part);
 	buf_free(&m->console);
+	snap_free(m);
 }
 
 void drv_cleanup(struct driver *d)
@@ -160,6 +161,7 @@ void drv_cleanup(struct driver *d)
 	free(d->m);
 	free(d->run_dir);
 	free(d->microvm_help);
+	free(d->snap_dir);
 	free((char *)d->microvm);
 	memset(d, 0, sizeof(*d));
 }
@@ -377,6 +379,7 @@ int machine_spawn(struct ctx *x, struct machine *m)
 {
 	if (vm_check_options(x, m) || prepare_state(x, m))
 		return -1;
+	snap_plan(m);
 	if (net_prepare(x, m) < 0) {
 		net_closed(m);
 		return -1;
@@ -387,6 +390,7 @@ int machine_spawn(struct ctx *x, struct machine *m)
 		return -1;
 	}
 	char **argv = m->d->qemu ? qemu_argv(m, CONSOLE_FD) : vm_argv(m, CONSOLE_FD);
+	snap_argv(m, &argv);
 	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid == 0)
@@ -418,6 +422,7 @@ int machine_spawn(struct ctx *x, struct machine *m)
 	m->shell_in.len = 0;
 	m->console.len = 0;
 	m->console_mark = 0;
+	snap_spawned(m);
 	return 0;
 }
 
@@ -431,6 +436,7 @@ void machine_closed(struct machine *m)
 	close_fd(&m->stdin_fd);
 	close_fd(&m->serial_fd);
 	net_closed(m);
+	snap_closed(m);
 	m->booted = m->connected = false;
 }
 

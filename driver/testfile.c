@@ -16,7 +16,7 @@ static const char *const top_keys[] = { "name", "timeout", "nodes", "script",
 					"testScript", "description", NULL };
 static const char *const node_keys[] = { "kernel", "initrd", "cmdline", "memory",
 					 "cpus", "disks", "shares", "vlans", "forwards",
-					 "user_net", "start_script", NULL };
+					 "user_net", "start_script", "snapshot", NULL };
 static const char *const disk_keys[] = { "path", "readonly", "serial", NULL };
 static const char *const share_keys[] = { "path", "tag", "readonly", NULL };
 static const char *const fwd_keys[] = { "host_port", "guest_port", NULL };
@@ -167,6 +167,7 @@ static int load_node(const struct lerr *e, const struct test *t, struct json_obj
 {
 	const char *kernel = NULL, *initrd = NULL, *cmdline = NULL;
 	long mem = 0, cpus = 0;
+	bool snap = true;
 	if (!json_object_is_type(j, json_type_object))
 		return lbad(e, path, "expected an object (the node's kernel, initrd, ...), "
 			    "got %s", jtype(j));
@@ -176,8 +177,10 @@ static int load_node(const struct lerr *e, const struct test *t, struct json_obj
 	    lget_str(e, j, path, "initrd", &initrd) || lget_str(e, j, path, "cmdline", &cmdline) ||
 	    lget_int(e, j, path, "memory", 16, 1024 * 1024, &mem) ||
 	    lget_int(e, j, path, "cpus", 1, 64, &cpus) ||
-	    lget_bool(e, j, path, "user_net", &n->user_net))
+	    lget_bool(e, j, path, "user_net", &n->user_net) ||
+	    lget_bool(e, j, path, "snapshot", &snap))
 		return -1;
+	n->no_snapshot = !snap;
 	n->memory = (int)mem;
 	n->cpus = (int)cpus;
 	n->cmdline = cmdline ? strdup(cmdline) : NULL;

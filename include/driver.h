@@ -80,6 +80,7 @@ struct machine {
 	struct buf console;     /* serial lines since start, each ending in \n */
 	size_t console_mark;    /* wait_for_console_text looks from here */
 	struct machine_net *net; /* switch ports, control socket (driver/net.c) */
+	struct snap *snap;  /* restore or save of this boot (driver/snapshot.c) */
 };
 
 struct driver {
@@ -100,6 +101,9 @@ struct driver {
 	int nfail;           /* steps failed so far */
 	size_t output_max;   /* bytes of one command's output (backdoor.c) */
 	struct drv_net *net; /* the vlans' switches (driver/net.c) */
+	bool no_snapshots;   /* --no-snapshots: every node boots cold */
+	char *snap_dir;      /* $MICROVMTEST_CACHE/snapshots (driver/snapshot.c) */
+	unsigned long long snap_max; /* its bound in bytes allocated */
 };
 
 /* What one method call works on and returns. */
@@ -238,6 +242,34 @@ void net_free(struct driver *d);
 int net_nfds(struct driver *d);      /* an upper bound for net_pollfds */
 int net_pollfds(struct driver *d, struct pollfd *p, int max);
 void net_handle(struct driver *d, const struct pollfd *p, int n);
+
+/* One command on m's control socket, waiting up to timeout seconds for
+ * the reply line (into *reply). */
+int net_control(struct ctx *x, const char *cmd, double timeout, struct buf *reply);
+
+/* --- snapshots (driver/snapshot.c): a node's first boot in a run is
+ * restored from the cache, or saved into it once settled -------------- */
+/* Read MICROVMTEST_CACHE and MICROVMTEST_CACHE_MAX into d; -1 after one
+ * line on stderr when a value is bad. */
+int snap_config(struct driver *d);
+/* Before spawning m: choose restore, save or neither (logged). */
+void snap_plan(struct machine *m);
+/* Whether m's microvm needs a control socket for a snapshot. */
+bool snap_control(const struct machine *m);
+/* Append --restore DIR to a restore's argv. */
+void snap_argv(struct machine *m, char ***argv);
+/* After spawning: a restore's console log replayed into m->console. */
+void snap_spawned(struct machine *m);
+/* In bd_connect, for a restore: 1 once the restored shell answers, 0 when
+ * m is not being restored (or the snapshot was refused and m was started
+ * cold instead: wait for the marker), -1 on failure. */
+int snap_await_restore(struct ctx *x);
+/* In bd_connect once connected: save a settled first boot, or set the
+ * clock and reseed the RNG of a restored one. */
+int snap_connected(struct ctx *x);
+/* m's microvm is gone: release its cache entry. */
+void snap_closed(struct machine *m);
+void snap_free(struct machine *m);
 
 /* --- vlan switches (driver/switch.c) ------------------------------------- */
 /* One Ethernet switch per vlan, hosted in the driver's poll loop: each port

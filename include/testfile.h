@@ -55,6 +55,7 @@ struct node_conf {
 	struct forward_conf *forwards;
 	size_t nforwards;
 	bool user_net;
+	bool no_snapshot; /* "snapshot": false: never restored or saved */
 };
 
 enum ptype {
