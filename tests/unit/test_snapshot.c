@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "arch.h"
 #include "device.h"
 #include "fakedrv.h"
 #include "options.h"
@@ -309,6 +310,53 @@ static void test_virtio_mmio_roundtrip(void **state)
 	virtio_mmio_free(d);
 }
 
+static uint8_t uart(struct vm *vm, unsigned reg, int v)
+{
+	uint8_t b = v;
+	bus_access(&vm->bus[arch_devices.serial_bus], arch_devices.serial_base + reg, &b, 1,
+		   v >= 0);
+	return b;
+}
+
+/* The UART's registers and the bytes the guest has not read yet. */
+static void test_serial_roundtrip(void **state)
+{
+	(void)state;
+	const struct device_desc *serial = NULL;
+	device_foreach(d)
+		if (!strcmp(d->name, "serial"))
+			serial = d;
+	assert_non_null(serial);
+	assert_int_equal(serial->parse("file:/dev/null"), 0);
+	struct vm *vm = fake_vm_new(1 << 20);
+	assert_int_equal(serial->setup(vm), 0);
+	uart(vm, 3, 0x03); /* LCR: 8N1 */
+	uart(vm, 7, 0x5a); /* SCR */
+	uart(vm, 4, 0x10); /* MCR: loopback, so THR bytes land in the receive FIFO */
+	uart(vm, 0, 'A');
+	uart(vm, 0, 'B');
+	uart(vm, 1, 0x01); /* IER: receive interrupt */
+	struct snap_buf b;
+	save(vm, "serial", &b);
+	assert_int_equal(uart(vm, 0, -1), 'A');
+	uart(vm, 7, 0);
+	uart(vm, 1, 0);
+	assert_int_equal(restore(vm, "serial", &b), 0);
+	assert_int_equal(uart(vm, 7, -1), 0x5a);
+	assert_int_equal(uart(vm, 1, -1), 0x01);
+	assert_int_equal(uart(vm, 3, -1), 0x03);
+	assert_true(uart(vm, 5, -1) & 1); /* LSR: data ready */
+	assert_int_equal(uart(vm, 0, -1), 'A');
+	assert_int_equal(uart(vm, 0, -1), 'B');
+	assert_false(uart(vm, 5, -1) & 1);
+	b.len--; /* truncated: refused */
+	assert_int_not_equal(restore(vm, "serial", &b), 0);
+	free(b.data);
+	bus_free(&vm->bus[BUS_PIO]);
+	fake_vm_free(vm);
+	serial->teardown(NULL);
+}
+
 /* A device without save hooks makes `snapshot` refuse, naming it. */
 static void test_refuse_names_device(void **state)
 {
@@ -336,6 +384,7 @@ int main(void)
 		cmocka_unit_test(test_options_mismatch),
 		cmocka_unit_test(test_virtio_mmio_roundtrip),
 		cmocka_unit_test(test_refuse_names_device),
+		cmocka_unit_test(test_serial_roundtrip),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
