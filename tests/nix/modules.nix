@@ -1,5 +1,5 @@
-# modules.nix - the bodies of nix/modules/guest.nix and test.nix evaluated
-# against stand-ins for the few nixpkgs functions they call and for a
+# modules.nix - the bodies of nix/modules/guest.nix and test.nix, and
+# flake.nix's outputs with nix/package.nix, evaluated against stand-ins for the few nixpkgs functions they call and for a
 # node's config (no nixpkgs and no module system here: option merging,
 # mkDefault and mkForce are identities). What this shows: the modules call
 # nix/lib with the node's virtualisation.* settings as intended. What it
@@ -178,8 +178,130 @@ let
       };
   driverCmd = testModule.config.driver.cmd;
   configJson = b.fromJSON (b.head (b.match ".*<driverConfiguration.json>(.*)</driverConfiguration.json>.*" driverCmd));
+
+  # flake.nix's outputs function with a stand-in nixpkgs input, and
+  # nix/package.nix with a stand-in stdenv (attributes as given).
+  stubPkgs = system: rec {
+    callPackage = f: args: import f (pkgArgs system // args);
+  };
+  pkgArgs = system: {
+    lib = {
+      optional = lib.optional;
+      licenses.mit = "mit";
+    };
+    stdenv = {
+      mkDerivation = a: a;
+      hostPlatform = {
+        isAarch64 = system == "aarch64-linux";
+        parsed.cpu.name = b.head (b.split "-" system);
+      };
+      cc.targetPrefix = "";
+    };
+    pkg-config = "pkg-config";
+    kconfig-frontends = "kconfig-frontends";
+    makeWrapper = "makeWrapper";
+    python3.interpreter = "/store/python3/bin/python3";
+    json_c = "json_c";
+    pcre2 = "pcre2";
+    dtc = "dtc";
+    libslirp = "libslirp";
+    glib = "glib";
+    zlib = "zlib";
+    xz = "xz";
+    zstd = "zstd";
+    libseccomp = "libseccomp";
+  };
+  nixpkgsStub = {
+    lib.genAttrs = names: f: b.listToAttrs (map (n: { name = n; value = f n; }) names);
+    legacyPackages = {
+      x86_64-linux = stubPkgs "x86_64-linux";
+      aarch64-linux = stubPkgs "aarch64-linux";
+    };
+  };
+  flake = (import ../../flake.nix).outputs {
+    self = flake // { outPath = "/src"; };
+    nixpkgs = nixpkgsStub;
+  };
 in
 {
+  flakeOutputs = {
+    got = {
+      packages = b.mapAttrs (_: b.attrNames) flake.packages;
+      nixosModules = b.attrNames flake.nixosModules;
+      lib = b.attrNames flake.lib == b.attrNames (import ../../nix/lib);
+      overlay = (flake.overlays.default (stubPkgs "x86_64-linux") { }).microvmtest.pname;
+      guestModule =
+        let
+          m = flake.nixosModules.guest {
+            config.virtualisation.host.pkgs.stdenv.hostPlatform.system = "aarch64-linux";
+            inherit lib;
+          };
+        in
+        {
+          imports = map toString m.imports;
+          package = m.microvmtest.package.makeFlags;
+        };
+    };
+    want = {
+      packages = {
+        aarch64-linux = [
+          "default"
+          "microvmtest"
+        ];
+        x86_64-linux = [
+          "default"
+          "microvmtest"
+        ];
+      };
+      nixosModules = [
+        "guest"
+        "test"
+      ];
+      lib = true;
+      overlay = "microvmtest";
+      guestModule = {
+        imports = [ (toString ../../nix/modules/guest.nix) ];
+        package = flake.packages.aarch64-linux.default.makeFlags;
+      };
+    };
+  };
+  flakePackages = {
+    got = b.mapAttrs (_: p: {
+      inherit (p.default) makeFlags buildInputs;
+      src = toString p.default.src;
+    }) flake.packages;
+    want =
+      let
+        common = [
+          "json_c"
+          "pcre2"
+          "libslirp"
+          "glib"
+          "zlib"
+          "xz"
+          "zstd"
+          "libseccomp"
+        ];
+        flags = arch: [
+          "ARCH=${arch}"
+          "CROSS_COMPILE="
+          "CC=cc"
+          "PREFIX=${b.placeholder "out"}"
+        ];
+      in
+      {
+        aarch64-linux = {
+          makeFlags = flags "aarch64";
+          buildInputs = common ++ [ "dtc" ];
+          src = "/src";
+        };
+        x86_64-linux = {
+          makeFlags = flags "x86_64";
+          buildInputs = common;
+          src = "/src";
+        };
+      };
+  };
   guestScript = {
     got = execLines (startScript server);
     want = [
