@@ -82,7 +82,8 @@ core-$(CONFIG_VIRTIO_MMIO) += devices/virtio/queue.c devices/virtio/mmio.c \
 core-$(CONFIG_VIRTIO_CONSOLE) += devices/virtio/console.c
 core-$(CONFIG_VIRTIO_BLK) += devices/virtio/blk.c
 core-$(CONFIG_VIRTIO_RNG) += devices/virtio/rng.c
-p9-srcs := $(addprefix devices/9p/,wire.c fid.c path.c server.c file.c attr.c dir.c xattr.c)
+p9-srcs := $(addprefix devices/9p/,wire.c fid.c path.c server.c file.c attr.c dir.c xattr.c \
+	snap.c)
 core-$(CONFIG_VIRTIO_9P) += devices/virtio/9p.c $(p9-srcs)
 core-$(CONFIG_VIRTIO_NET) += devices/virtio/net.c devices/virtio/net-user.c
 core-$(CONFIG_CONTROL) += devices/control.c
@@ -150,7 +151,8 @@ $(B)/fuzz/fuzz_snapshot: tests/fuzz/fuzz_snapshot.c vmm/snapshot-format.c \
 # The 9P server's message handling, the same way (no VM: plain buffers).
 p9-fuzz := $(if $(CROSS_COMPILE),,$(if $(filter y,$(CONFIG_VIRTIO_9P)),\
 	$(if $(shell command -v clang),$(B)/fuzz/fuzz_9p)))
-$(B)/fuzz/fuzz_9p: tests/fuzz/fuzz_9p.c tests/unit/p9msg.h $(p9-srcs) $(GEN)/config/auto.conf
+$(B)/fuzz/fuzz_9p: tests/fuzz/fuzz_9p.c tests/unit/p9msg.h $(p9-srcs) vmm/snapshot-format.c \
+		$(GEN)/config/auto.conf
 	@mkdir -p $(dir $@)
 	@echo "  FUZZ    $@"
 	$(Q)clang -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE -Iinclude \

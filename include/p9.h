@@ -141,4 +141,13 @@ void p9_end(struct p9_server *s, struct p9_req *r);
 /* Fids in use now (for tests and diagnostics). */
 unsigned p9_fid_count(struct p9_server *s);
 
+/* Snapshots (devices/9p/snap.c): wait until no request is in flight; save
+ * msize and the fids (as paths below the root) into b; load them back on a
+ * fresh server, a vanished file's fid answering ESTALE. 0 or -errno. */
+struct snap_buf;
+struct snap_reader;
+void p9_wait_idle(struct p9_server *s);
+int p9_server_save(struct p9_server *s, struct snap_buf *b);
+int p9_server_load(struct p9_server *s, struct snap_reader *r);
+
 #endif

@@ -56,7 +56,9 @@ static const char *const eventloop_calls[] = {
 	 * written sparse (pwrite, ftruncate), renamed into place, removed
 	 * again on failure; copy-on-write files copied by their data ranges. */
 	"mkdir", "mkdirat", "rename", "renameat", "renameat2", "unlinkat", "pwrite64",
-	"pread64", "ftruncate", "lseek", NULL,
+	"pread64", "ftruncate", "lseek",
+	/* ... and 9p's fids saved as the paths /proc/self/fd names. */
+	"readlinkat", NULL,
 };
 
 /* Block workers: I/O on images opened at setup. */

@@ -54,6 +54,7 @@ void p9_server_free(struct p9_server *s)
 	if (s->proc_fd >= 0)
 		close(s->proc_fd);
 	free(s->root_path);
+	free(s->stale);
 	pthread_cond_destroy(&s->done);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
@@ -232,7 +233,7 @@ static int do_clunk(struct p9_op *op)
 		return -EPROTO;
 	struct p9_fid *f = p9_fid_remove(op->s, fid);
 	if (!f)
-		return -EBADF;
+		return p9_stale_forget(op->s, fid, true) ? 0 : -EBADF;
 	int r = 0;
 	if (f->kind == FID_XATTR_WRITE) {
 		pthread_mutex_lock(&f->lock);
@@ -285,6 +286,16 @@ static uint32_t lerror(struct p9_op *op, int err)
 	return finish(op, P9_RLERROR);
 }
 
+/* The little-endian u32 at byte off of r's request, if it is there. */
+static bool iov_peek_u32(const struct p9_req *r, size_t off, uint32_t *v)
+{
+	struct p9_cur c;
+	p9_cur_init(&c, r->in, r->nin, P9_MAX_MSIZE + 1);
+	p9_cur_seek(&c, off);
+	*v = p9_get_u32(&c);
+	return !c.err;
+}
+
 uint32_t p9_handle(struct p9_server *s, struct p9_req *r)
 {
 	pthread_mutex_lock(&s->lock);
@@ -304,6 +315,12 @@ uint32_t p9_handle(struct p9_server *s, struct p9_req *r)
 	op.in.len = size;
 	p9_handler h = (r->type & 1) ? NULL : handlers[r->type];
 	int e = h ? h(&op) : -EOPNOTSUPP;
+	/* A fid whose file was gone at a restore: the first field is the fid
+	 * of every request that names one first. */
+	uint32_t fid;
+	if (e == -EBADF && s->nstale && r->nin && size >= P9_HDR + 4 &&
+	    iov_peek_u32(r, P9_HDR, &fid) && p9_stale_forget(s, fid, false))
+		e = -ESTALE;
 	if (e == 0 && op.out.err)
 		e = -EMSGSIZE; /* the reply did not fit the client's buffer */
 	return e < 0 ? lerror(&op, -e) : finish(&op, r->type + 1);

@@ -58,6 +58,8 @@ struct p9_server {
 	struct p9_req *inflight;
 	uint64_t seq;
 	size_t xattr_bytes;
+	uint32_t *stale;       /* fids a restore found no file for (snap.c), under lock */
+	unsigned nstale;
 };
 
 /* One request being handled: the request after its header, the reply
@@ -87,6 +89,9 @@ struct p9_fid *p9_fid_remove(struct p9_server *s, uint32_t num);
 /* Reserve or give back xattr buffer bytes against P9_XATTR_BUDGET. */
 int p9_xattr_reserve(struct p9_server *s, size_t n);
 void p9_xattr_release(struct p9_server *s, size_t n);
+
+/* snap.c: true when num is a stale fid (forget: and drop it). */
+bool p9_stale_forget(struct p9_server *s, uint32_t num, bool forget);
 
 /* path.c: confinement. */
 /* Check that name is one path component: not empty, ".", "..", no '/'. */

@@ -18,6 +18,7 @@
 #include "device.h"
 #include "log.h"
 #include "p9.h"
+#include "snapshot.h"
 #include "virtio.h"
 #include "vm.h"
 
@@ -177,10 +178,41 @@ static void p9dev_free(struct virtio_dev *d)
 	free(p);
 }
 
+/* Snapshots: requests in flight are finished first; the fid table goes in
+ * as paths (devices/9p/snap.c). */
+static int p9dev_quiesce(struct virtio_dev *d, char *why, size_t len)
+{
+	struct p9dev *p = d->priv;
+	(void)why, (void)len;
+	p9_wait_idle(p->srv);
+	return 0;
+}
+
+static int p9dev_save(struct virtio_dev *d, struct snap_buf *b, const char *dir, char *why,
+		      size_t len)
+{
+	struct p9dev *p = d->priv;
+	(void)dir, (void)why, (void)len;
+	snap_put_u32(b, p->privileged);
+	return p9_server_save(p->srv, b);
+}
+
+static int p9dev_restore(struct virtio_dev *d, struct snap_reader *r, const char *dir)
+{
+	struct p9dev *p = d->priv;
+	if (snap_get_u32(r) != p->privileged || p9_server_load(p->srv, r) < 0) {
+		log_error("--restore %s: %s: its fids do not load: expected the same --share "
+			  "options", dir, d->name);
+		return -1;
+	}
+	return 0;
+}
+
 /* notify only pops chains and queues them for the workers: it may run on
  * the vCPU (see vcpu_queues). */
 static const struct virtio_ops p9dev_ops = { .notify = p9dev_notify, .free = p9dev_free,
-					     .vcpu_queues = 1 };
+					     .vcpu_queues = 1, .quiesce = p9dev_quiesce,
+					     .save = p9dev_save, .restore = p9dev_restore };
 
 static int p9dev_start(struct p9dev *p)
 {
