@@ -201,7 +201,7 @@ unit-only-aarch64 := $(wildcard tests/unit/test_arm64_*.c)
 unit-srcs := $(filter-out $(filter-out $(unit-only-$(ARCH)),$(unit-only-x86_64) $(unit-only-aarch64)),\
 	       $(wildcard tests/unit/test_*.c))
 unit-srcs := $(filter-out $(if $(filter y,$(CONFIG_DRIVER)),,tests/unit/test_testfile.c \
-	tests/unit/test_switch.c tests/unit/test_pyproto.c),$(unit-srcs))
+	tests/unit/test_switch.c tests/unit/test_pyproto.c tests/unit/test_snapcache.c),$(unit-srcs))
 unit-srcs := $(filter-out $(if $(filter y,$(CONFIG_SECCOMP)),,$(wildcard tests/unit/test_seccomp*.c)),\
 	$(unit-srcs))
 unit-bins := $(unit-srcs:tests/unit/%.c=$(B)/tests/%)
@@ -244,6 +244,11 @@ $(B)/tests/test_testfile: tests/unit/test_testfile.c $(driver-objs)
 	@mkdir -p $(dir $@)
 	@echo "  TEST    $@"
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(driver-objs) -lcmocka $(DRIVER_LIBS)
+
+$(B)/tests/test_snapcache: tests/unit/test_snapcache.c $(driver-objs)
+	@mkdir -p $(dir $@)
+	@echo "  TEST    $@"
+	$(Q)$(CC) $(CFLAGS) -Idriver $(LDFLAGS) -o $@ $< $(driver-objs) -lcmocka $(DRIVER_LIBS)
 
 $(B)/tests/test_pyproto: tests/unit/test_pyproto.c $(driver-objs)
 	@mkdir -p $(dir $@)

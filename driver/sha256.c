@@ -3,7 +3,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "snapshot.h"
+#include "snapcache.h"
 
 static const uint32_t k[64] = {
 	0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,

@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "snapshot.h"
+#include "snapcache.h"
 
 int cache_lock(const char *dir, const char *key, bool exclusive)
 {

@@ -1,4 +1,4 @@
-/* snapshot.h - the snapshot cache's parts below the machine (snapcache.c,
+/* snapcache.h - the snapshot cache's parts below the machine (snapcache.c,
  * sha256.c), private to driver/ and its unit tests (test_snapcache.c).
  *
  * The cache is a directory of entries, each named by its key (32 hex
@@ -11,8 +11,8 @@
  * KEY is always a whole snapshot. An entry's mtime is when it was last
  * used; eviction removes the least recently used first.
  */
-#ifndef DRIVER_SNAPSHOT_H
-#define DRIVER_SNAPSHOT_H
+#ifndef DRIVER_SNAPCACHE_H
+#define DRIVER_SNAPCACHE_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -17,13 +17,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "loader.h"
-#include "snapshot.h"
+#include "snapcache.h"
 
 /* How long a boot may take to settle before no snapshot is taken. */
 #define SETTLE_TIMEOUT 300
@@ -259,6 +260,14 @@ static bool entry_exists(const struct driver *d, const char *key)
 	return r;
 }
 
+static void restore_from(struct machine *m, struct snap *s, int lock)
+{
+	s->mode = SNAP_RESTORE;
+	s->lock = lock;
+	cache_touch(m->d->snap_dir, s->key);
+	tlog(m->name, "restoring from snapshot %s", s->key);
+}
+
 /* Restore when the entry is there and can be held, else save when no one
  * else is writing it, else boot cold. */
 static void choose(struct machine *m, struct snap *s)
@@ -266,10 +275,7 @@ static void choose(struct machine *m, struct snap *s)
 	const char *dir = m->d->snap_dir;
 	int fd = cache_lock(dir, s->key, false);
 	if (fd >= 0 && entry_exists(m->d, s->key)) {
-		s->mode = SNAP_RESTORE;
-		s->lock = fd;
-		cache_touch(dir, s->key);
-		tlog(m->name, "restoring from snapshot %s", s->key);
+		restore_from(m, s, fd);
 		return;
 	}
 	if (fd >= 0)
@@ -279,6 +285,11 @@ static void choose(struct machine *m, struct snap *s)
 		tlog(m->name, "no snapshot: %s", fd == -EWOULDBLOCK
 		     ? "another run is writing or removing this node's; booting cold"
 		     : strerror(-fd));
+		return;
+	}
+	/* Another run saved it meanwhile: restore it instead. */
+	if (entry_exists(m->d, s->key) && flock(fd, LOCK_SH | LOCK_NB) == 0) {
+		restore_from(m, s, fd);
 		return;
 	}
 	s->mode = SNAP_SAVE;
