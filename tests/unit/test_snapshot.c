@@ -378,6 +378,39 @@ static void test_refuse_names_device(void **state)
 	virtio_mmio_free(d);
 }
 
+/* A cow file's copy keeps its holes, both ways, and replaces what the
+ * target held. */
+static void test_copy_sparse(void **state)
+{
+	(void)state;
+	char src[] = "/tmp/test_snapshot_src.XXXXXX", dst[64], back[] = "/tmp/test_snapshot_back.XXXXXX";
+	int s = mkstemp(src), b = mkstemp(back);
+	assert_true(s >= 0 && b >= 0);
+	assert_int_equal(ftruncate(s, 8 << 20), 0);
+	assert_int_equal(pwrite(s, "data", 4, 3 << 20), 4);
+	snprintf(dst, sizeof(dst), "%s.copy", src);
+	unlink(dst);
+	assert_int_equal(snap_copy_file(s, dst, 8 << 20, false), 0);
+	assert_int_equal(snap_copy_file(s, dst, 8 << 20, false), -EEXIST); /* never overwritten */
+	assert_int_equal(pwrite(b, "old", 3, 0), 3);
+	assert_int_equal(snap_copy_file(b, dst, 8 << 20, true), 0);
+	struct stat st;
+	assert_int_equal(fstat(b, &st), 0);
+	assert_int_equal(st.st_size, 8 << 20);
+	assert_true(st.st_blocks * 512 < (1 << 20)); /* holes stayed holes */
+	char buf[4];
+	assert_int_equal(pread(b, buf, 4, 3 << 20), 4);
+	assert_memory_equal(buf, "data", 4);
+	assert_int_equal(pread(b, buf, 3, 0), 3);
+	assert_memory_equal(buf, "\0\0\0", 3); /* the old contents are gone */
+	assert_int_equal(snap_copy_file(b, dst, 4 << 20, true), -EINVAL); /* another size */
+	close(s);
+	close(b);
+	unlink(src);
+	unlink(back);
+	unlink(dst);
+}
+
 /* --- 9p: fids as paths, reopened by a fresh server ------------------------- */
 
 static void p9_prepare(struct t *t)
@@ -479,6 +512,7 @@ int main(void)
 		cmocka_unit_test(test_refuse_names_device),
 		cmocka_unit_test(test_serial_roundtrip),
 		cmocka_unit_test(test_9p_roundtrip),
+		cmocka_unit_test(test_copy_sparse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
