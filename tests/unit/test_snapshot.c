@@ -498,6 +498,39 @@ static void test_9p_roundtrip(void **state)
 	p9share_teardown(&st);
 }
 
+#ifdef __x86_64__
+#include "acpi.h"
+
+static bool has_bytes(const uint8_t *p, size_t n, const void *want, size_t len)
+{
+	for (size_t i = 0; i + len <= n; i++)
+		if (!memcmp(p + i, want, len))
+			return true;
+	return false;
+}
+
+/* vmgenid in the DSDT: the device Linux's driver binds, its id's address,
+ * and the GED whose _EVT notifies it. */
+static void test_vmgenid_tables(void **state)
+{
+	(void)state;
+	static uint8_t buf[0x10000];
+	struct acpi_config cfg = { .ncpus = 1, .lapic_addr = 0xfee00000,
+				   .ioapic_addr = 0xfec00000, .vmgenid = 0xfe000, .ged_gsi = 3 };
+	ssize_t n = acpi_build(&cfg, buf, sizeof(buf), 0xe0000);
+	assert_true(n > 0);
+	assert_true(has_bytes(buf, n, "VGEN", 4));
+	assert_true(has_bytes(buf, n, "VMGENCTR", 9));
+	assert_true(has_bytes(buf, n, "VM_GEN_COUNTER", 15));
+	assert_true(has_bytes(buf, n, "ADDR\x12\x08\x02\x0c\x00\xe0\x0f\x00\x00", 13));
+	assert_true(has_bytes(buf, n, "ACPI0013", 9));
+	assert_true(has_bytes(buf, n, "_EVT\x01\x86\\\x2e_SB_VGEN\x0a\x80", 17));
+	cfg.vmgenid = 0;
+	n = acpi_build(&cfg, buf, sizeof(buf), 0xe0000);
+	assert_false(has_bytes(buf, n, "VMGENCTR", 9));
+}
+#endif
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -513,6 +546,9 @@ int main(void)
 		cmocka_unit_test(test_serial_roundtrip),
 		cmocka_unit_test(test_9p_roundtrip),
 		cmocka_unit_test(test_copy_sparse),
+#ifdef __x86_64__
+		cmocka_unit_test(test_vmgenid_tables),
+#endif
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
