@@ -200,7 +200,7 @@ static int load(const char **args, char *err, size_t len)
 	return r;
 }
 
-static void test_options_mismatch(void **state)
+static __attribute__((unused)) void test_options_mismatch(void **state)
 {
 	(void)state;
 #ifndef __x86_64__
@@ -241,6 +241,21 @@ static void test_options_mismatch(void **state)
 	rmdir(dir);
 	free(b.data);
 }
+
+#ifndef __x86_64__
+/* Snapshots are x86_64 only this round: --restore says so in one line. */
+static void test_restore_refused(void **state)
+{
+	(void)state;
+	char err[512];
+	assert_non_null(mkdtemp(dir));
+	const char *args[] = { "--restore", dir, NULL };
+	assert_int_equal(load(args, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "not supported on this architecture"));
+	assert_ptr_equal(strchr(err, '\n'), err + strlen(err) - 1);
+	rmdir(dir);
+}
+#endif
 
 /* --- device state round trips ---------------------------------------------- */
 
@@ -314,7 +329,7 @@ static void test_virtio_mmio_roundtrip(void **state)
 	virtio_mmio_free(d);
 }
 
-static uint8_t uart(struct vm *vm, unsigned reg, int v)
+static __attribute__((unused)) uint8_t uart(struct vm *vm, unsigned reg, int v)
 {
 	uint8_t b = v;
 	bus_access(&vm->bus[arch_devices.serial_bus], arch_devices.serial_base + reg, &b, 1,
@@ -323,7 +338,7 @@ static uint8_t uart(struct vm *vm, unsigned reg, int v)
 }
 
 /* The UART's registers and the bytes the guest has not read yet. */
-static void test_serial_roundtrip(void **state)
+static __attribute__((unused)) void test_serial_roundtrip(void **state)
 {
 	(void)state;
 	if (arch_devices.serial_uart != ARCH_UART_16550)
@@ -540,10 +555,16 @@ int main(void)
 		cmocka_unit_test(test_other_build_and_arch),
 		cmocka_unit_test(test_bad_section_length),
 		cmocka_unit_test(test_reader),
+#ifdef __x86_64__
 		cmocka_unit_test(test_options_mismatch),
+#else
+		cmocka_unit_test(test_restore_refused),
+#endif
 		cmocka_unit_test(test_virtio_mmio_roundtrip),
 		cmocka_unit_test(test_refuse_names_device),
+#ifdef __x86_64__ /* a 16550's registers; arm64's PL011 has others */
 		cmocka_unit_test(test_serial_roundtrip),
+#endif
 		cmocka_unit_test(test_9p_roundtrip),
 		cmocka_unit_test(test_copy_sparse),
 #ifdef __x86_64__
