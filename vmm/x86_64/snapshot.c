@@ -29,6 +29,24 @@ struct msrs {
 	struct kvm_msr_entry e[MAX_MSRS];
 };
 
+/* The CPU features KVM offers; not the APIC ids of the host CPU the ioctl
+ * happened to run on (CPUID leaves 1, 0xb, 0x1f, 0x8000001e). */
+static uint64_t cpuid_hash(struct kvm_cpuid2 *c)
+{
+	uint64_t h = SNAP_FNV_INIT;
+	for (unsigned i = 0; i < c->nent; i++) {
+		struct kvm_cpuid_entry2 e = c->entries[i];
+		if (e.function == 1)
+			e.ebx &= 0x00ffffff;
+		if (e.function == 0xb || e.function == 0x1f)
+			e.edx = 0;
+		if (e.function == 0x8000001e)
+			e.eax = e.ebx = 0;
+		h = snap_hash(h, &e, sizeof(e));
+	}
+	return h;
+}
+
 int x86_snapshot_prepare(struct vm *vm)
 {
 	struct x86_vm *x = vm->arch;
@@ -49,8 +67,7 @@ int x86_snapshot_prepare(struct vm *vm)
 	if (c) {
 		c->nent = 256;
 		if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0)
-			x->cpuid_hash = snap_hash(SNAP_FNV_INIT, c->entries,
-						  c->nent * sizeof(c->entries[0]));
+			x->cpuid_hash = cpuid_hash(c);
 		free(c);
 	}
 	return 0;
