@@ -49,6 +49,7 @@ struct p9dev {
 	pthread_t workers[P9_WORKERS];
 	unsigned nworkers;
 	bool privileged; /* P9_PRIVILEGED: its workers keep more capabilities */
+	unsigned flags;  /* P9_ flags of the share, which a restore must repeat */
 	struct p9dev_req *reqs;
 };
 
@@ -193,16 +194,32 @@ static int p9dev_save(struct virtio_dev *d, struct snap_buf *b, const char *dir,
 {
 	struct p9dev *p = d->priv;
 	(void)dir, (void)why, (void)len;
-	snap_put_u32(b, p->privileged);
+	snap_put_u32(b, p->flags);
+	snap_put(b, &p->cfg, sizeof(p->cfg));
 	return p9_server_save(p->srv, b);
 }
 
+/* The share's path may differ (its contents are read live); its tag and
+ * mode may not. */
 static int p9dev_restore(struct virtio_dev *d, struct snap_reader *r, const char *dir)
 {
 	struct p9dev *p = d->priv;
-	if (snap_get_u32(r) != p->privileged || p9_server_load(p->srv, r) < 0) {
-		log_error("--restore %s: %s: its fids do not load: expected the same --share "
-			  "options", dir, d->name);
+	struct p9_config cfg;
+	uint32_t flags = snap_get_u32(r);
+	snap_get(r, &cfg, sizeof(cfg));
+	if (r->bad || flags != p->flags || memcmp(&cfg, &p->cfg, sizeof(cfg))) {
+		log_error("--restore %s: %s: tag %.*s%s%s: expected tag %.*s%s%s, as saved", dir,
+			  d->name, p->cfg.tag_len, p->cfg.tag,
+			  p->flags & P9_READONLY ? ",readonly" : "",
+			  p->flags & P9_PRIVILEGED ? ",privileged" : "",
+			  cfg.tag_len < P9_TAG_MAX ? cfg.tag_len : P9_TAG_MAX, cfg.tag,
+			  flags & P9_READONLY ? ",readonly" : "",
+			  flags & P9_PRIVILEGED ? ",privileged" : "");
+		return -1;
+	}
+	if (p9_server_load(p->srv, r) < 0) {
+		log_error("--restore %s: %s: its fids do not load: expected a 9p state", dir,
+			  d->name);
 		return -1;
 	}
 	return 0;
@@ -245,6 +262,7 @@ static struct virtio_dev *p9dev_create(struct vm *vm, const char *tag, int dir_f
 	pthread_cond_init(&p->cond, NULL);
 	p->jobs_tail = &p->jobs;
 	p->privileged = flags & P9_PRIVILEGED;
+	p->flags = flags;
 	p->srv = p9_server_new(dir_fd, flags, max_fids);
 	int r = p->srv ? p9dev_start(p) : -errno;
 	if (r < 0) {
