@@ -40,6 +40,7 @@ struct snap {
 	enum snap_mode mode;
 	bool planned;  /* the node's first spawn has been seen */
 	bool done;     /* saved, or restored and set up */
+	bool refused;  /* its restore failed: never again in this run */
 	char key[SNAP_KEY_LEN + 1];
 	char *inputs;  /* the text key hashes */
 	int lock;      /* KEY.lock: shared to restore, exclusive to save */
@@ -176,6 +177,8 @@ static void restore_from(struct machine *m, struct snap *s, int lock)
 static void choose(struct machine *m, struct snap *s)
 {
 	const char *dir = m->d->snap_dir;
+	if (s->refused && entry_exists(m->d, s->key))
+		return; /* kept for another run that holds it: cold, no save */
 	int fd = cache_lock(dir, s->key, false);
 	if (fd >= 0 && entry_exists(m->d, s->key)) {
 		restore_from(m, s, fd);
@@ -186,7 +189,7 @@ static void choose(struct machine *m, struct snap *s)
 	fd = fd >= 0 ? cache_lock(dir, s->key, true) : fd;
 	if (fd < 0) {
 		tlog(m->name, "no snapshot: %s", fd == -EWOULDBLOCK
-		     ? "another run is writing or removing this node's; booting cold"
+		     ? "another node or run is writing or removing this one's; booting cold"
 		     : strerror(-fd));
 		return;
 	}
@@ -363,6 +366,7 @@ static int fall_back(struct ctx *x, const char *why)
 		if (!m->conf->disks[i].readonly && m->disk_cow)
 			unlink(m->disk_paths[i]);
 	s->planned = false;
+	s->refused = true;
 	if (machine_spawn(x, m) < 0)
 		return -1;
 	x->gen = m->gen;
