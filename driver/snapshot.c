@@ -169,7 +169,7 @@ static void restore_from(struct machine *m, struct snap *s, int lock)
 	s->mode = SNAP_RESTORE;
 	s->lock = lock;
 	cache_touch(m->d->snap_dir, s->key);
-	tlog(m->name, "restoring from snapshot %s", s->key);
+	tlog(m->name, "restoring from snapshot %s (in %s)", s->key, m->d->snap_dir);
 }
 
 /* Restore when the entry is there and can be held, else save when no one
