@@ -203,9 +203,6 @@ static int load(const char **args, char *err, size_t len)
 static __attribute__((unused)) void test_options_mismatch(void **state)
 {
 	(void)state;
-#ifndef __x86_64__
-	skip(); /* --restore is x86_64 only so far: aarch64 refuses it first */
-#endif
 	char err[512];
 	struct snap_buf b;
 	assert_non_null(mkdtemp(dir));
@@ -341,8 +338,6 @@ static __attribute__((unused)) uint8_t uart(struct vm *vm, unsigned reg, int v)
 static __attribute__((unused)) void test_serial_roundtrip(void **state)
 {
 	(void)state;
-	if (arch_devices.serial_uart != ARCH_UART_16550)
-		skip(); /* the 16550's registers; aarch64's PL011 has its own test */
 	const struct device_desc *serial = NULL;
 	device_foreach(d)
 		if (!strcmp(d->name, "serial"))
