@@ -75,7 +75,7 @@ arch-aarch64 := vmm/aarch64/layout.c vmm/aarch64/boot.c vmm/aarch64/fdt.c vmm/aa
 	  vmm/aarch64/snapshot.c
 core-y += $(arch-$(ARCH))
 core-$(CONFIG_HOST_DECOMPRESS) += vmm/decompress.c
-core-$(CONFIG_SERIAL) += devices/serial.c
+core-$(CONFIG_SERIAL) += devices/serial.c devices/uart16550.c devices/pl011.c
 core-$(CONFIG_PVPANIC) += devices/pvpanic.c
 core-$(CONFIG_VIRTIO_MMIO) += devices/virtio/queue.c devices/virtio/mmio.c \
 	devices/virtio/snapshot.c
@@ -194,9 +194,10 @@ $(B)/%.o: %.c $(GEN)/config/auto.conf
 	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
 
 # --- tests --------------------------------------------------------------------
-# test_x86_* (and the ACPI tables' test) only for x86_64, test_arm64_* only
-# for aarch64, the rest for both.
-unit-only-x86_64 := $(wildcard tests/unit/test_x86_*.c) tests/unit/test_acpi.c
+# test_x86_* (and the tests of ACPI tables and of the 16550) only for x86_64,
+# test_arm64_* (the PL011's included) only for aarch64, the rest for both.
+unit-only-x86_64 := $(wildcard tests/unit/test_x86_*.c) tests/unit/test_acpi.c \
+	tests/unit/test_serial.c
 unit-only-aarch64 := $(wildcard tests/unit/test_arm64_*.c)
 unit-srcs := $(filter-out $(filter-out $(unit-only-$(ARCH)),$(unit-only-x86_64) $(unit-only-aarch64)),\
 	       $(wildcard tests/unit/test_*.c))

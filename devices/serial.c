@@ -1,15 +1,16 @@
-/* serial.c - a 16550A UART (ttyS0): output to stdout or a file, input from
- * stdin.
+/* serial.c - the serial port's host side: output to stdout or a file, input
+ * from stdin, under the register model the architecture names (a 16550A,
+ * devices/uart16550.c, or a PL011, devices/pl011.c; devices/uart.h).
  *
  * Guest accesses come from vCPU threads, the host side from the event loop;
  * one mutex guards the registers. Back-pressure both ways, and neither side
  * ever blocks: input is read only while the receive FIFO has room (and the
  * fd is not watched otherwise, so a hung-up stdin cannot spin the loop), and
  * output goes through a non-blocking fd into a bounded buffer that the event
- * loop drains on EPOLLOUT, with THRE and TEMT telling the guest's driver to
- * wait while it is full. A host that stops reading therefore slows the
- * guest's console down but never stalls a vCPU, nor microvm's shutdown,
- * which joins the vCPUs.
+ * loop drains on EPOLLOUT, with the model's status bits (THRE and TEMT, TXFF
+ * and BUSY) telling the guest's driver to wait while it is full. A host that
+ * stops reading therefore slows the guest's console down but never stalls a
+ * vCPU, nor microvm's shutdown, which joins the vCPUs.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,37 +26,13 @@
 #include "eventloop.h"
 #include "log.h"
 #include "snapshot.h"
+#include "uart.h"
 #include "vm.h"
 
-enum { UART_RBR, UART_IER, UART_IIR, UART_LCR, UART_MCR, UART_LSR, UART_MSR, UART_SCR };
-#define LCR_DLAB 0x80
-#define MCR_LOOP 0x10
-#define LSR_DR 0x01
-#define LSR_THRE 0x20
-#define LSR_TEMT 0x40
-#define IER_RDI 0x01
-#define IER_THRI 0x02
-#define IIR_NONE 0x01
-#define IIR_THRI 0x02
-#define IIR_RDI 0x04
-#define IIR_FIFO 0xc0
-#define FCR_ENABLE 0x01
-#define RX_SIZE 256
-#define TX_SIZE 4096 /* guest output held while the host does not take it */
-#define TX_FIFO 16   /* a 16550A's transmit FIFO: what a driver writes per THRE */
-
-struct serial {
-	struct vm *vm;
-	pthread_mutex_t lock;
-	int out_fd, in_fd;
-	bool in_watched, out_watched;
-	uint8_t ier, lcr, mcr, scr, dll, dlm, fcr;
-	bool thr_pending; /* THR-empty interrupt not yet acknowledged */
-	bool irq_level;
-	uint8_t rx[RX_SIZE];
-	unsigned rx_head, rx_len;
-	uint8_t tx[TX_SIZE];
-	unsigned tx_head, tx_len;
+/* The register model each architecture names in arch_devices. */
+static const struct uart_model *const models[] = {
+	[ARCH_UART_16550] = &uart_16550,
+	[ARCH_UART_PL011] = &uart_pl011,
 };
 
 static const char *serial_opt = "stdio";
@@ -75,20 +52,10 @@ static int serial_parse(const char *v)
 	return 0;
 }
 
-static uint8_t serial_iir(struct serial *s)
-{
-	uint8_t fifo = (s->fcr & FCR_ENABLE) ? IIR_FIFO : 0;
-	if ((s->ier & IER_RDI) && s->rx_len)
-		return IIR_RDI | fifo;
-	if ((s->ier & IER_THRI) && s->thr_pending)
-		return IIR_THRI | fifo;
-	return IIR_NONE | fifo;
-}
-
 /* Recompute the interrupt line after any state change (lock held). */
 static void serial_update_irq(struct serial *s)
 {
-	bool level = !(serial_iir(s) & IIR_NONE);
+	bool level = s->model->irq(s);
 	if (level != s->irq_level) {
 		s->irq_level = level;
 		vm_set_irq(s->vm, arch_devices.serial_irq, level);
@@ -100,21 +67,15 @@ static void serial_output(void *opaque, int fd, uint32_t events);
 
 static void serial_rx_push(struct serial *s, uint8_t c)
 {
-	if (s->rx_len < RX_SIZE)
-		s->rx[(s->rx_head + s->rx_len++) % RX_SIZE] = c;
+	if (s->rx_len < UART_RX_SIZE)
+		s->rx[(s->rx_head + s->rx_len++) % UART_RX_SIZE] = c;
 }
 
 /* Room again: resume reading input (back-pressure off). */
 static void serial_rx_resume(struct serial *s)
 {
-	if (s->in_fd >= 0 && !s->in_watched && s->rx_len < RX_SIZE / 2)
+	if (s->in_fd >= 0 && !s->in_watched && s->rx_len < UART_RX_SIZE / 2)
 		s->in_watched = el_add_fd(s->vm->el, s->in_fd, EPOLLIN, serial_input, s) == 0;
-}
-
-/* THR empty, as the guest sees it: room for a FIFO's worth of bytes. */
-static bool serial_tx_room(const struct serial *s)
-{
-	return TX_SIZE - s->tx_len >= TX_FIFO;
 }
 
 /* Write what the buffer holds without blocking; false while the host is
@@ -123,7 +84,8 @@ static bool serial_tx_room(const struct serial *s)
 static bool serial_drain(struct serial *s)
 {
 	while (s->tx_len) {
-		unsigned first = TX_SIZE - s->tx_head < s->tx_len ? TX_SIZE - s->tx_head : s->tx_len;
+		unsigned room = UART_TX_SIZE - s->tx_head;
+		unsigned first = room < s->tx_len ? room : s->tx_len;
 		struct iovec iov[2] = { { s->tx + s->tx_head, first },
 					{ s->tx, s->tx_len - first } };
 		ssize_t n = writev(s->out_fd, iov, s->tx_len > first ? 2 : 1);
@@ -133,7 +95,7 @@ static bool serial_drain(struct serial *s)
 			return false;
 		if (n <= 0)
 			n = s->tx_len;
-		s->tx_head = (s->tx_head + n) % TX_SIZE;
+		s->tx_head = (s->tx_head + n) % UART_TX_SIZE;
 		s->tx_len -= n;
 	}
 	return true;
@@ -149,104 +111,41 @@ static void serial_flush(struct serial *s)
 		s->out_watched = el_del_fd(s->vm->el, s->out_fd) < 0;
 }
 
-static void serial_tx(struct serial *s, uint8_t c)
+void serial_tx(struct serial *s, uint8_t c)
 {
-	if (s->mcr & MCR_LOOP) {
+	if (s->model->loopback(s)) {
 		serial_rx_push(s, c);
-	} else if (s->out_fd >= 0 && s->tx_len < TX_SIZE) { /* full: overrun, byte lost */
-		s->tx[(s->tx_head + s->tx_len++) % TX_SIZE] = c;
+	} else if (s->out_fd >= 0 && s->tx_len < UART_TX_SIZE) { /* full: overrun, byte lost */
+		s->tx[(s->tx_head + s->tx_len++) % UART_TX_SIZE] = c;
 		if (!s->out_watched) /* else the event loop writes when it can */
 			serial_flush(s);
 	}
-	s->thr_pending = serial_tx_room(s);
 }
 
-static uint8_t serial_rx_pop(struct serial *s)
+int serial_rx_pop(struct serial *s)
 {
 	if (!s->rx_len)
-		return 0;
+		return -1;
 	uint8_t c = s->rx[s->rx_head];
-	s->rx_head = (s->rx_head + 1) % RX_SIZE;
+	s->rx_head = (s->rx_head + 1) % UART_RX_SIZE;
 	s->rx_len--;
 	serial_rx_resume(s);
 	return c;
 }
 
-static uint8_t serial_lsr(const struct serial *s)
+void serial_rx_clear(struct serial *s)
 {
-	return (serial_tx_room(s) ? LSR_THRE : 0) | (s->tx_len ? 0 : LSR_TEMT) |
-	       (s->rx_len ? LSR_DR : 0);
-}
-
-static uint8_t serial_msr(struct serial *s)
-{
-	if (!(s->mcr & MCR_LOOP))
-		return 0xb0; /* DCD, DSR, CTS: a terminal is always there */
-	/* Loopback: DTR->DSR, RTS->CTS, OUT1->RI, OUT2->DCD. */
-	return (s->mcr & 1) << 5 | (s->mcr & 2) << 3 | (s->mcr & 4) << 4 | (s->mcr & 8) << 4;
-}
-
-static uint8_t serial_reg_read(struct serial *s, unsigned reg)
-{
-	bool dlab = s->lcr & LCR_DLAB;
-	switch (reg) {
-	case UART_RBR: return dlab ? s->dll : serial_rx_pop(s);
-	case UART_IER: return dlab ? s->dlm : s->ier;
-	case UART_IIR: {
-		uint8_t iir = serial_iir(s);
-		/* Reading IIR acknowledges a THR-empty interrupt (16550 data sheet). */
-		if ((iir & 0x0f) == IIR_THRI)
-			s->thr_pending = false;
-		return iir;
-	}
-	case UART_LCR: return s->lcr;
-	case UART_MCR: return s->mcr;
-	case UART_LSR: return serial_lsr(s);
-	case UART_MSR: return serial_msr(s);
-	default: return s->scr;
-	}
-}
-
-static void serial_reg_write(struct serial *s, unsigned reg, uint8_t v)
-{
-	bool dlab = s->lcr & LCR_DLAB;
-	switch (reg) {
-	case UART_RBR:
-		if (dlab)
-			s->dll = v;
-		else
-			serial_tx(s, v);
-		break;
-	case UART_IER:
-		if (dlab) {
-			s->dlm = v;
-		} else {
-			/* Enabling THRI with an empty THR raises it at once. */
-			if ((v & IER_THRI) && !(s->ier & IER_THRI))
-				s->thr_pending = serial_tx_room(s);
-			s->ier = v & 0x0f;
-		}
-		break;
-	case UART_IIR:
-		s->fcr = v;
-		if (v & 0x02) { /* clear receive FIFO */
-			s->rx_len = 0;
-			serial_rx_resume(s);
-		}
-		break;
-	case UART_LCR: s->lcr = v; break;
-	case UART_MCR: s->mcr = v & 0x1f; break;
-	case UART_SCR: s->scr = v; break;
-	default: break; /* LSR and MSR are read-only */
-	}
+	s->rx_len = 0;
+	serial_rx_resume(s);
 }
 
 static void serial_read(void *opaque, uint64_t off, void *data, unsigned len)
 {
 	struct serial *s = opaque;
 	pthread_mutex_lock(&s->lock);
+	uint32_t v = s->model->read(s, off, len);
 	memset(data, 0, len);
-	*(uint8_t *)data = serial_reg_read(s, off & 7);
+	memcpy(data, &v, len < sizeof(v) ? len : sizeof(v)); /* little-endian guests */
 	serial_update_irq(s);
 	pthread_mutex_unlock(&s->lock);
 }
@@ -254,9 +153,10 @@ static void serial_read(void *opaque, uint64_t off, void *data, unsigned len)
 static void serial_write(void *opaque, uint64_t off, const void *data, unsigned len)
 {
 	struct serial *s = opaque;
-	(void)len;
+	uint32_t v = 0;
+	memcpy(&v, data, len < sizeof(v) ? len : sizeof(v));
 	pthread_mutex_lock(&s->lock);
-	serial_reg_write(s, off & 7, *(const uint8_t *)data);
+	s->model->write(s, off, v, len);
 	serial_update_irq(s);
 	pthread_mutex_unlock(&s->lock);
 }
@@ -264,11 +164,11 @@ static void serial_write(void *opaque, uint64_t off, const void *data, unsigned 
 static void serial_input(void *opaque, int fd, uint32_t events)
 {
 	struct serial *s = opaque;
-	uint8_t buf[RX_SIZE];
+	uint8_t buf[UART_RX_SIZE];
 	pthread_mutex_lock(&s->lock);
 	/* read() of 0 bytes would look like EOF: with a full FIFO just wait. */
-	ssize_t n = s->rx_len < RX_SIZE ? read(fd, buf, RX_SIZE - s->rx_len) : -1;
-	if (n == -1 && s->rx_len == RX_SIZE)
+	ssize_t n = s->rx_len < UART_RX_SIZE ? read(fd, buf, UART_RX_SIZE - s->rx_len) : -1;
+	if (n == -1 && s->rx_len == UART_RX_SIZE)
 		errno = EAGAIN;
 	if (n <= 0 && !(n < 0 && (errno == EAGAIN || errno == EINTR))) {
 		el_del_fd(s->vm->el, fd); /* EOF or error: no more input */
@@ -279,7 +179,7 @@ static void serial_input(void *opaque, int fd, uint32_t events)
 		serial_rx_push(s, buf[i]);
 	/* Full: stop watching rather than mask the events, which would still
 	 * report a hang-up (EPOLLHUP) on every turn of the loop. */
-	if (s->in_fd >= 0 && s->in_watched && s->rx_len == RX_SIZE)
+	if (s->in_fd >= 0 && s->in_watched && s->rx_len == UART_RX_SIZE)
 		s->in_watched = el_del_fd(s->vm->el, fd) < 0;
 	serial_update_irq(s);
 	pthread_mutex_unlock(&s->lock);
@@ -294,8 +194,8 @@ static void serial_output(void *opaque, int fd, uint32_t events)
 	pthread_mutex_lock(&s->lock);
 	bool had_room = serial_tx_room(s);
 	serial_flush(s);
-	if (!had_room && serial_tx_room(s))
-		s->thr_pending = true;
+	if (!had_room && serial_tx_room(s) && s->model->tx_room)
+		s->model->tx_room(s);
 	serial_update_irq(s);
 	pthread_mutex_unlock(&s->lock);
 }
@@ -328,8 +228,11 @@ static int serial_setup(struct vm *vm)
 	if (!s)
 		return -ENOMEM;
 	s->vm = vm;
+	s->model = models[arch_devices.serial_uart];
 	s->in_fd = -1;
 	pthread_mutex_init(&s->lock, NULL);
+	if (s->model->reset)
+		s->model->reset(s);
 	int r = serial_open_out(serial_opt, &s->out_fd);
 	if (r < 0) {
 		free(s);
@@ -341,8 +244,8 @@ static int serial_setup(struct vm *vm)
 		s->in_watched = true;
 	}
 	serial_dev = s;
-	return bus_register(&vm->bus[arch_devices.serial_bus], arch_devices.serial_base, 8,
-			    serial_read, serial_write, s, "serial");
+	return bus_register(&vm->bus[arch_devices.serial_bus], arch_devices.serial_base,
+			    s->model->size, serial_read, serial_write, s, "serial");
 }
 
 /* After the vCPUs and the event loop have stopped: what the host still
@@ -373,11 +276,11 @@ static int serial_save(struct vm *vm, struct snap_buf *b, const char *dir, char 
 	if (!s)
 		return 0;
 	pthread_mutex_lock(&s->lock);
-	uint8_t regs[8] = { s->ier, s->lcr, s->mcr, s->scr, s->dll, s->dlm, s->fcr, s->thr_pending };
-	snap_put(b, regs, sizeof(regs));
+	for (unsigned i = 0; i < UART_REGS; i++)
+		snap_put_u32(b, s->reg[i]);
 	snap_put_u32(b, s->rx_len);
 	for (unsigned i = 0; i < s->rx_len; i++)
-		snap_put(b, &s->rx[(s->rx_head + i) % RX_SIZE], 1);
+		snap_put(b, &s->rx[(s->rx_head + i) % UART_RX_SIZE], 1);
 	pthread_mutex_unlock(&s->lock);
 	return 0;
 }
@@ -385,7 +288,7 @@ static int serial_save(struct vm *vm, struct snap_buf *b, const char *dir, char 
 static int serial_restore(struct vm *vm, struct snap_reader *r, const char *dir)
 {
 	struct serial *s = serial_dev;
-	uint8_t regs[8];
+	uint32_t regs[UART_REGS];
 	(void)vm;
 	if (snap_get_u32(r) != (s != NULL)) {
 		log_error("--restore %s: --serial %s: expected the serial port %s, as saved", dir,
@@ -394,16 +297,17 @@ static int serial_restore(struct vm *vm, struct snap_reader *r, const char *dir)
 	}
 	if (!s)
 		return 0;
-	snap_get(r, regs, sizeof(regs));
+	for (unsigned i = 0; i < UART_REGS; i++)
+		regs[i] = snap_get_u32(r);
 	uint32_t n = snap_get_u32(r);
-	if (n > RX_SIZE)
+	if (n > UART_RX_SIZE)
 		r->bad = true;
 	pthread_mutex_lock(&s->lock);
 	snap_get(r, s->rx, r->bad ? 0 : n);
 	s->rx_head = 0;
 	s->rx_len = r->bad ? 0 : n;
-	s->ier = regs[0], s->lcr = regs[1], s->mcr = regs[2], s->scr = regs[3];
-	s->dll = regs[4], s->dlm = regs[5], s->fcr = regs[6], s->thr_pending = regs[7];
+	if (!r->bad)
+		memcpy(s->reg, regs, sizeof(regs));
 	serial_update_irq(s);
 	pthread_mutex_unlock(&s->lock);
 	return 0;
@@ -412,5 +316,5 @@ static int serial_restore(struct vm *vm, struct snap_reader *r, const char *dir)
 SNAPSHOT_SECTION(serial, .name = "serial", .save = serial_save, .restore = serial_restore);
 
 DEVICE(serial, .name = "serial", .option = "serial",
-       .usage = "--serial stdio|file:PATH|none  ttyS0 (default stdio)",
+       .usage = "--serial stdio|file:PATH|none  ttyS0 on x86_64, ttyAMA0 on aarch64 (default stdio)",
        .parse = serial_parse, .setup = serial_setup, .teardown = serial_teardown);

@@ -36,9 +36,14 @@ int arch_vcpu_init(struct vcpu *vcpu);
  * the VM should stop (after vm_request_exit), -errno on failure. */
 int arch_vcpu_exit(struct vcpu *vcpu, uint32_t reason);
 
+/* The serial port's register model (devices/uart.h). */
+enum arch_uart { ARCH_UART_16550, ARCH_UART_PL011 };
+
 /* Where the arch wants the generic devices it wires up itself. */
 struct arch_devices {
 	enum bus_space serial_bus; uint64_t serial_base; unsigned serial_irq;
+	enum arch_uart serial_uart;
+	const char *serial_tty; /* the guest's name for it: console=... */
 	enum bus_space pvpanic_bus; uint64_t pvpanic_base;
 	uint64_t mmio_base;  /* first virtio-mmio slot */
 	uint64_t mmio_stride;

@@ -10,13 +10,21 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "arch.h"
 #include "device.h"
 #include "log.h"
 #include "vm.h"
 
 #define MEM_MIN_MIB 16
 #define MEM_MAX_MIB (1024 * 1024)
-#define DEFAULT_CMDLINE "console=ttyS0 panic=1"
+
+/* "console=ttyS0 panic=1" on x86_64, ttyAMA0 on aarch64: the serial port. */
+static const char *default_cmdline(void)
+{
+	static char buf[64];
+	snprintf(buf, sizeof(buf), "console=%s panic=1", arch_devices.serial_tty);
+	return buf;
+}
 
 enum { OPT_NO_ACPI = 256, OPT_SECCOMP, OPT_NO_SECCOMP, OPT_RESTORE, OPT_DEVICE_BASE = 512 };
 
@@ -43,7 +51,7 @@ void vm_usage(FILE *f)
 		"Boot a Linux kernel directly under KVM.\n\n"
 		"  --kernel FILE     bzImage or ELF vmlinux (x86_64), Image (aarch64)\n"
 		"  --initrd FILE     initial ramdisk\n"
-		"  --cmdline STRING  kernel command line (default \"" DEFAULT_CMDLINE "\")\n"
+		"  --cmdline STRING  kernel command line (default \"%s\")\n"
 		"  --memory MIB      guest RAM in MiB, or with a G suffix (default 512)\n"
 		"  --cpus N          vCPUs, 1-%d (default 1)\n"
 		"  --no-acpi         no ACPI tables\n"
@@ -54,7 +62,7 @@ void vm_usage(FILE *f)
 		"                    given the same machine options; --kernel is not needed\n"
 		"  --verbose         say what microvm does\n"
 		"  --help            this text\n",
-		VM_MAX_CPUS);
+		default_cmdline(), VM_MAX_CPUS);
 	device_foreach(d)
 		if (d->usage)
 			fprintf(f, "  %s\n", d->usage);
@@ -162,7 +170,7 @@ int vm_options(struct vm_config *cfg, int argc, char **argv)
 	struct option opts[MAX_OPTS];
 	const struct device_desc *devs[MAX_OPTS];
 	build_opts(opts, devs);
-	*cfg = (struct vm_config){ .cmdline = DEFAULT_CMDLINE, .mem_size = 512ULL << 20,
+	*cfg = (struct vm_config){ .cmdline = default_cmdline(), .mem_size = 512ULL << 20,
 				   .ncpus = 1, .acpi = true };
 	optind = 1;
 	opterr = 0;

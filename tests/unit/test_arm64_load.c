@@ -58,7 +58,7 @@ static int setup(void **state)
 	assert_non_null(mkdtemp(f->dir));
 	snprintf(f->kernel, sizeof(f->kernel), "%s/Image", f->dir);
 	snprintf(f->initrd, sizeof(f->initrd), "%s/initrd", f->dir);
-	f->vm.cfg = (struct vm_config){ .kernel = f->kernel, .cmdline = "console=ttyS0",
+	f->vm.cfg = (struct vm_config){ .kernel = f->kernel, .cmdline = "console=ttyAMA0",
 					.mem_size = 64 * MIB, .ncpus = 2 };
 	assert_int_equal(arch_memory_layout(&f->vm), 0);
 	f->vm.ram[0].host = calloc(1, f->vm.ram[0].size);

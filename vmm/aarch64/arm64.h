@@ -5,7 +5,7 @@
  * device tree, per Documentation/arch/arm64/booting.rst):
  *   0x0800_0000  GICv3 distributor (64 KiB)
  *   0x080a_0000  GICv3 redistributors, 128 KiB per vCPU (up to 8 MiB)
- *   0x0900_0000  16550 UART, byte-wide registers (ttyS0)
+ *   0x0900_0000  PL011 UART (ttyAMA0), 4 KiB
  *   0x0901_0000  pvpanic (QEMU's MMIO flavour)
  *   0x0a00_0000  virtio-mmio slots, 4 KiB apart
  *   0x8000_0000  RAM: kernel at its text_offset from the start; initrd and
@@ -28,6 +28,7 @@
 #define ARM64_GICR 0x080a0000ULL
 #define ARM64_GICR_STRIDE 0x20000ULL /* RD_base + SGI_base frames per vCPU */
 #define ARM64_UART 0x09000000ULL
+#define ARM64_UART_SIZE 0x1000ULL
 #define ARM64_UART_SPI 1
 #define ARM64_PVPANIC 0x09010000ULL
 #define ARM64_VIRTIO_MMIO 0x0a000000ULL

@@ -8,6 +8,7 @@
 #include "arm64.h"
 
 #define GIC_PHANDLE 1
+#define CLK_PHANDLE 2
 /* Interrupt specifier cells, interrupt-controller/arm,gic-v3.yaml. */
 #define GIC_SPI 0
 #define GIC_PPI 1
@@ -15,7 +16,7 @@
 #define IRQ_LEVEL_HIGH 4
 /* Architected timer PPIs: secure, non-secure physical, virtual, hypervisor. */
 static const uint32_t timer_ppis[] = { 13, 14, 11, 10 };
-#define UART_CLOCK 1843200 /* the 16550's usual crystal; only sets the divisor */
+#define UART_CLOCK 24000000 /* the PL011's reference clock (as on QEMU's virt) */
 
 #define TRY(x)                       \
 	do {                         \
@@ -107,19 +108,35 @@ static int fdt_timer(void *fdt)
 	return fdt_end_node(fdt);
 }
 
-/* devices/serial.c: byte-wide registers one byte apart (reg-shift 0). */
+/* The PL011 (devices/pl011.c) is an AMBA PrimeCell: Linux's AMBA bus reads
+ * its ID registers with "apb_pclk" running and its driver takes the baud
+ * rate from "uartclk", so both name one fixed clock. */
+static int fdt_clock(void *fdt)
+{
+	TRY(fdt_begin_node(fdt, "apb-pclk"));
+	TRY(fdt_property_string(fdt, "compatible", "fixed-clock"));
+	TRY(fdt_property_u32(fdt, "#clock-cells", 0));
+	TRY(fdt_property_u32(fdt, "clock-frequency", UART_CLOCK));
+	TRY(fdt_property_string(fdt, "clock-output-names", "clk24mhz"));
+	TRY(fdt_property_u32(fdt, "phandle", CLK_PHANDLE));
+	return fdt_end_node(fdt);
+}
+
 static int fdt_uart(void *fdt)
 {
 #ifndef CONFIG_SERIAL
 	return 0;
 #endif
-	TRY(begin_at(fdt, "uart", ARM64_UART));
-	TRY(fdt_property_string(fdt, "compatible", "ns16550a"));
-	TRY(prop_reg(fdt, ARM64_UART, 8));
+	static const char compatible[] = "arm,pl011\0arm,primecell";
+	static const char clock_names[] = "uartclk\0apb_pclk";
+	fdt32_t clocks[2] = { cpu_to_fdt32(CLK_PHANDLE), cpu_to_fdt32(CLK_PHANDLE) };
+	TRY(fdt_clock(fdt));
+	TRY(begin_at(fdt, "pl011", ARM64_UART));
+	TRY(fdt_property(fdt, "compatible", compatible, sizeof(compatible)));
+	TRY(prop_reg(fdt, ARM64_UART, ARM64_UART_SIZE));
 	TRY(prop_irq(fdt, GIC_SPI, ARM64_UART_SPI, IRQ_LEVEL_HIGH));
-	TRY(fdt_property_u32(fdt, "clock-frequency", UART_CLOCK));
-	TRY(fdt_property_u32(fdt, "reg-shift", 0));
-	TRY(fdt_property_u32(fdt, "reg-io-width", 1));
+	TRY(fdt_property(fdt, "clocks", clocks, sizeof(clocks)));
+	TRY(fdt_property(fdt, "clock-names", clock_names, sizeof(clock_names)));
 	return fdt_end_node(fdt);
 }
 
@@ -150,7 +167,7 @@ static int fdt_virtio(void *fdt, const struct arch_mmio_dev *d)
 static int fdt_chosen(void *fdt, const struct vm *vm, const struct arm64_boot *b)
 {
 	char uart[32];
-	snprintf(uart, sizeof(uart), "/uart@%llx", (unsigned long long)ARM64_UART);
+	snprintf(uart, sizeof(uart), "/pl011@%llx", (unsigned long long)ARM64_UART);
 	TRY(fdt_begin_node(fdt, "chosen"));
 	TRY(fdt_property_string(fdt, "bootargs", vm->cfg.cmdline));
 	TRY(fdt_property_string(fdt, "stdout-path", uart));

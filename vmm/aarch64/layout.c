@@ -13,6 +13,7 @@
 
 const struct arch_devices arch_devices = {
 	.serial_bus = BUS_MMIO, .serial_base = ARM64_UART, .serial_irq = ARM64_UART_SPI,
+	.serial_uart = ARCH_UART_PL011, .serial_tty = "ttyAMA0",
 	.pvpanic_bus = BUS_MMIO, .pvpanic_base = ARM64_PVPANIC,
 	.mmio_base = ARM64_VIRTIO_MMIO, .mmio_stride = 0x1000,
 	.mmio_irq_base = ARM64_VIRTIO_SPI, .mmio_slots = ARM64_VIRTIO_SLOTS,

@@ -12,6 +12,7 @@
 
 const struct arch_devices arch_devices = {
 	.serial_bus = BUS_PIO, .serial_base = 0x3f8, .serial_irq = 4,
+	.serial_uart = ARCH_UART_16550, .serial_tty = "ttyS0",
 	.pvpanic_bus = BUS_PIO, .pvpanic_base = X86_PORT_PVPANIC,
 	.mmio_base = X86_VIRTIO_MMIO, .mmio_stride = 0x1000,
 	.mmio_irq_base = 5, .mmio_slots = 19, /* GSI 5..23 of the IOAPIC */
