@@ -88,6 +88,15 @@ void argv_add(char ***argv, size_t *n, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* microvm's own default command line, which vlans' options extend: the
+ * serial console is ttyS0 (a 16550) on x86_64 and ttyAMA0 (a PL011) on
+ * aarch64, the host's and so microvm's architecture. */
+#if defined(__aarch64__)
+#define DEFAULT_CMDLINE "console=ttyAMA0 panic=1"
+#else
+#define DEFAULT_CMDLINE "console=ttyS0 panic=1"
+#endif
+
 /* What microvm boots: the node's own choice, without a start_script. */
 static void boot_args(struct machine *m, char ***a, size_t *n)
 {
@@ -100,7 +109,7 @@ static void boot_args(struct machine *m, char ***a, size_t *n)
 	}
 	if (c->cmdline || c->nvlans) {
 		struct buf b = { 0 };
-		buf_adds(&b, c->cmdline ? c->cmdline : "console=ttyS0 panic=1");
+		buf_adds(&b, c->cmdline ? c->cmdline : DEFAULT_CMDLINE);
 		net_cmdline(m, &b);
 		argv_add(a, n, "--cmdline");
 		argv_add(a, n, "%s", b.p);
