@@ -77,18 +77,10 @@ setup:
 	reg 0x024, 1
 	reg 0x020, 1          /* VIRTIO_F_VERSION_1 (32) */
 	reg 0x070, 0xb
-	reg 0x030, 0
-	reg 0x038, 8
-	reg 0x080, DESC
-	reg 0x084, 0
-	reg 0x090, AVAIL
-	reg 0x094, 0
-	reg 0x0a0, USED
-	reg 0x0a4, 0
 	movw $0, AVAIL + 2
 	movw $0, USED + 2
 	xor %r13d, %r13d      /* used entries seen */
-	reg 0x044, 1
+	virtq0 8, DESC, AVAIL, USED
 	reg 0x070, 0xf
 	ret
 

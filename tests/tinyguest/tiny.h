@@ -23,6 +23,20 @@ stack_top:
 	rep outsb
 .endm
 
+/* virtio-mmio at %r12: queue 0 with num entries at desc/avail/used (below
+ * 4 GiB), then QueueReady. */
+.macro virtq0 num, desc, avail, used
+	movl $0, 0x030(%r12)
+	movl $\num, 0x038(%r12)
+	movl $\desc, 0x080(%r12)
+	movl $0, 0x084(%r12)
+	movl $\avail, 0x090(%r12)
+	movl $0, 0x094(%r12)
+	movl $\used, 0x0a0(%r12)
+	movl $0, 0x0a4(%r12)
+	movl $1, 0x044(%r12)
+.endm
+
 /* ACPI S5: SLP_TYP 5 << 2 | SLP_EN. */
 .macro poweroff
 	mov $SLEEP_CTL, %dx

@@ -31,15 +31,7 @@ _start:
 	reg 0x024, 1
 	reg 0x020, 1          /* VIRTIO_F_VERSION_1 */
 	reg 0x070, 0xb
-	reg 0x030, 0
-	reg 0x038, 8
-	reg 0x080, DESC
-	reg 0x084, 0
-	reg 0x090, AVAIL
-	reg 0x094, 0
-	reg 0x0a0, USED
-	reg 0x0a4, 0
-	reg 0x044, 1
+	virtq0 8, DESC, AVAIL, USED
 	reg 0x070, 0xf
 	movq $BUF, DESC       /* desc[0]: 16 device-writable bytes at BUF */
 	movl $16, DESC + 8

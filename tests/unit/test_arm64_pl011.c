@@ -15,6 +15,7 @@
 #include "arch.h"
 #include "device.h"
 #include "fakedrv.h"
+#include "uartfifo.h"
 
 enum { DR = 0x000, FR = 0x018, IBRD = 0x024, CR = 0x030, IFLS = 0x034, IMSC = 0x038,
        RIS = 0x03c, MIS = 0x040 };
@@ -62,30 +63,10 @@ static void uart_stop(struct vm *vm)
 	serial_desc()->teardown(NULL);
 }
 
-/* Output into a FIFO in a fresh directory, read only when the test does. */
-struct fifo_out {
-	char dir[32], path[64];
-	int rfd;
-};
-
+/* Output into a FIFO nobody reads until the test does. */
 static struct vm *fifo_vm(struct fifo_out *o)
 {
-	char opt[80];
-	strcpy(o->dir, "/tmp/microvm-pl011-XXXXXX");
-	assert_non_null(mkdtemp(o->dir));
-	snprintf(o->path, sizeof(o->path), "%s/out", o->dir);
-	assert_int_equal(mkfifo(o->path, 0600), 0);
-	o->rfd = open(o->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-	assert_true(o->rfd >= 0);
-	snprintf(opt, sizeof(opt), "file:%s", o->path);
-	return uart_vm(opt);
-}
-
-static void fifo_remove(struct fifo_out *o)
-{
-	close(o->rfd);
-	unlink(o->path);
-	rmdir(o->dir);
+	return uart_vm(fifo_out_make(o));
 }
 
 /* Linux's AMBA bus reads these (with apb_pclk on) to bind amba-pl011. */
@@ -102,7 +83,7 @@ static void test_primecell_ids(void **state)
 		periph |= rd(vm, 0xfe0 + 4 * i, 4) << 8 * i;
 	assert_int_equal(periph & 0x000fffff, 0x00041011); /* amba-pl011's match */
 	uart_stop(vm);
-	fifo_remove(&o);
+	fifo_out_remove(&o);
 }
 
 static void test_reset_values(void **state)
@@ -120,7 +101,7 @@ static void test_reset_values(void **state)
 	assert_int_equal(rd(vm, IBRD, 4), 0x1234);
 	assert_int_equal(rd(vm, IBRD + 1, 1), 0x12); /* byte access inside a word */
 	uart_stop(vm);
-	fifo_remove(&o);
+	fifo_out_remove(&o);
 }
 
 /* Bytes written to DR reach the host in order; with the host not reading,
@@ -158,7 +139,7 @@ static void test_output_backpressure(void **state)
 	assert_int_equal(rd(vm, FR, 2) & (FR_TXFE | FR_BUSY | FR_TXFF), FR_TXFE);
 	assert_int_equal(rd(vm, MIS, 2), INT_TX);
 	uart_stop(vm);
-	fifo_remove(&o);
+	fifo_out_remove(&o);
 }
 
 /* Input from stdin comes out of DR in order, with the RX and RX-timeout

@@ -17,6 +17,7 @@
 #include "arch.h"
 #include "device.h"
 #include "fakedrv.h"
+#include "uartfifo.h"
 
 enum { THR = 0, IER = 1, IIR = 2, LSR = 5 };
 #define LSR_DR 0x01
@@ -109,32 +110,10 @@ static size_t read_for(int fd, uint8_t *buf, size_t len)
 	return got;
 }
 
-/* The host end of --serial file:FIFO: a FIFO in a fresh directory and its
- * reader, opened non-blocking, which reads only when the test does. */
-struct fifo_out {
-	char dir[32], path[64];
-	int rfd;
-};
-
 /* A VM whose serial writes into o's FIFO, which nobody reads yet. */
 static struct vm *fifo_out_vm(struct fifo_out *o)
 {
-	char opt[80];
-	strcpy(o->dir, "/tmp/microvm-serial-XXXXXX");
-	assert_non_null(mkdtemp(o->dir));
-	snprintf(o->path, sizeof(o->path), "%s/out", o->dir);
-	assert_int_equal(mkfifo(o->path, 0600), 0);
-	o->rfd = open(o->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-	assert_true(o->rfd >= 0);
-	snprintf(opt, sizeof(opt), "file:%s", o->path);
-	return serial_vm(opt);
-}
-
-static void fifo_out_remove(struct fifo_out *o)
-{
-	close(o->rfd);
-	unlink(o->path);
-	rmdir(o->dir);
+	return serial_vm(fifo_out_make(o));
 }
 
 /* Read and drop what comes on rfd until w is done, to unstick a writer
