@@ -154,7 +154,7 @@ static void test_node_errors(void **state)
 	bad("{\"name\": \"x\", \"nodes\": {\"n1\": {\"kernel\": \"k\", \"memroy\": 1}}, "
 	    "\"script\": []}",
 	    "t.json: $.nodes.n1.memroy: unknown key (expected one of kernel, initrd, cmdline, "
-	    "memory, cpus, disks, shares, vlans, forwards, user_net, start_script)");
+	    "memory, cpus, disks, shares, vlans, forwards, user_net, start_script, snapshot)");
 	bad("{\"name\": \"x\", \"nodes\": {\"n1\": {\"kernel\": \"k\", \"disks\": [1]}}, "
 	    "\"script\": []}",
 	    "t.json: $.nodes.n1.disks[0]: expected a file name or an object {\"path\", "
@@ -287,8 +287,8 @@ static void test_step_errors(void **state)
 	    "t.json: $.script[0].call: start_all is a driver global: call it as \"start_all\", "
 	    "without a node");
 	bad(S("{\"call\": \"n1.screenshot\", \"args\": [\"x\"]}"),
-	    "t.json: $.script[0].call: screenshot is not supported by microvmtest: microvm has "
-	    "no display, keyboard or QEMU monitor");
+	    "t.json: $.script[0].call: screenshot is not supported by microvmtest: needs a "
+	    "screen: microvm has no display");
 	bad(S("{\"call\": \"n1.succeed\"}"),
 	    "t.json: $.script[0]: succeed needs the argument \"commands\" (args[0] or the key "
 	    "\"commands\")");
