@@ -27,15 +27,6 @@ enum { DR = 0x000, FR = 0x018, IBRD = 0x024, CR = 0x030, IFLS = 0x034, IMSC = 0x
 #define INT_TX 0x20
 #define INT_RT 0x40
 
-static const struct device_desc *serial_desc(void)
-{
-	device_foreach(d)
-		if (!strcmp(d->name, "serial"))
-			return d;
-	fail_msg("no serial device in the table");
-	return NULL;
-}
-
 static uint32_t rd(struct vm *vm, unsigned off, unsigned len)
 {
 	uint32_t v = 0;

@@ -24,15 +24,6 @@ enum { THR = 0, IER = 1, IIR = 2, LSR = 5 };
 #define LSR_THRE 0x20
 #define LSR_TEMT 0x40
 
-static const struct device_desc *serial_desc(void)
-{
-	device_foreach(d)
-		if (!strcmp(d->name, "serial"))
-			return d;
-	fail_msg("no serial device in the table");
-	return NULL;
-}
-
 /* Bytes the tests send, position-dependent so a loss or reordering shows. */
 static uint8_t pattern(size_t i)
 {

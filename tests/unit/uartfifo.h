@@ -1,6 +1,7 @@
-/* uartfifo.h - the host end of --serial file:FIFO for the UART tests
- * (test_serial.c, test_arm64_pl011.c): a FIFO in a fresh directory and its
- * reader, opened non-blocking, which reads only when the test does. */
+/* uartfifo.h - for the UART tests (test_serial.c, test_arm64_pl011.c): the
+ * serial port's DEVICE entry, and the host end of --serial file:FIFO, a FIFO
+ * in a fresh directory and its reader, opened non-blocking, which reads only
+ * when the test does. */
 #ifndef UARTFIFO_H
 #define UARTFIFO_H
 
@@ -10,6 +11,17 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "device.h"
+
+static inline const struct device_desc *serial_desc(void)
+{
+	device_foreach(d)
+		if (!strcmp(d->name, "serial"))
+			return d;
+	fail_msg("no serial device in the table");
+	return NULL;
+}
 
 struct fifo_out {
 	char dir[32], path[64], opt[80];
