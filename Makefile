@@ -132,7 +132,7 @@ $(B)/fuzz/fuzz_virtqueue: tests/fuzz/fuzz_virtqueue.c devices/virtio/queue.c vmm
 	$(Q)$(FUZZ_CC) -o $@ $(filter %.c,$^)
 
 # virtio-net's rx/tx paths on a vlan socket, with the transport and stubs for KVM.
-$(B)/fuzz/fuzz_virtio_net: tests/fuzz/fuzz_virtio_net.c devices/virtio/queue.c vmm/snapshot-format.c \
+$(B)/fuzz/fuzz_virtio_net: tests/fuzz/fuzz_virtio_net.c tests/fuzz/nokvm.h devices/virtio/queue.c vmm/snapshot-format.c \
 		devices/virtio/mmio.c devices/virtio/net.c devices/virtio/net-user.c vmm/memory.c \
 		vmm/log.c vmm/bus.c vmm/eventloop.c $(GEN)/config/auto.conf
 	@mkdir -p $(dir $@)
@@ -141,7 +141,7 @@ $(B)/fuzz/fuzz_virtio_net: tests/fuzz/fuzz_virtio_net.c devices/virtio/queue.c v
 		$(shell pkg-config --libs slirp)
 
 # The snapshot state parser and the virtio-mmio restore, the same way.
-$(B)/fuzz/fuzz_snapshot: tests/fuzz/fuzz_snapshot.c vmm/snapshot-format.c \
+$(B)/fuzz/fuzz_snapshot: tests/fuzz/fuzz_snapshot.c tests/fuzz/nokvm.h vmm/snapshot-format.c \
 		devices/virtio/snapshot.c devices/virtio/queue.c devices/virtio/mmio.c \
 		devices/virtio/rng.c vmm/memory.c vmm/bus.c vmm/eventloop.c $(GEN)/config/auto.conf
 	@mkdir -p $(dir $@)

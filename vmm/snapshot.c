@@ -242,20 +242,15 @@ static int save_all(struct vm *vm, const char *tmp, char *why, size_t wlen, size
 	return r;
 }
 
-static int refuse_any(struct vm *vm, char *why, size_t wlen)
-{
-	snap_section_foreach(s) {
-		int r = s->refuse ? s->refuse(vm, why, wlen) : 0;
-		if (r < 0)
-			return r;
-	}
-	return 0;
-}
+/* Each section's check, in order: refuse (can it be saved at all?) before
+ * anything is paused, quiesce (drain in-flight requests) once it is. */
+enum section_step { STEP_REFUSE, STEP_QUIESCE };
 
-static int quiesce_all(struct vm *vm, char *why, size_t wlen)
+static int each_section(struct vm *vm, enum section_step step, char *why, size_t wlen)
 {
 	snap_section_foreach(s) {
-		int r = s->quiesce ? s->quiesce(vm, why, wlen) : 0;
+		int (*fn)(struct vm *, char *, size_t) = step == STEP_REFUSE ? s->refuse : s->quiesce;
+		int r = fn ? fn(vm, why, wlen) : 0;
 		if (r < 0)
 			return r;
 	}
@@ -274,7 +269,7 @@ int snapshot_take(struct vm *vm, const char *dir, bool exit_after, char *reply, 
 		return -EEXIST;
 	}
 	snprintf(tmp, sizeof(tmp), "%s.partial-%d", dir, (int)getpid());
-	int r = refuse_any(vm, reply, len);
+	int r = each_section(vm, STEP_REFUSE, reply, len);
 	if (r < 0)
 		return r;
 	if (mkdir(tmp, 0755) < 0) {
@@ -289,7 +284,7 @@ int snapshot_take(struct vm *vm, const char *dir, bool exit_after, char *reply, 
 		snprintf(reply, len, "the guest is stopping");
 		r = -ECANCELED;
 		unlinkat(AT_FDCWD, tmp, AT_REMOVEDIR);
-	} else if ((r = quiesce_all(vm, reply, len)) < 0) {
+	} else if ((r = each_section(vm, STEP_QUIESCE, reply, len)) < 0) {
 		unlinkat(AT_FDCWD, tmp, AT_REMOVEDIR);
 	} else if ((r = save_all(vm, tmp, reply, len, &state, &alloc)) == 0 &&
 		   rename(tmp, dir) < 0) {

@@ -22,29 +22,11 @@
 #include "arch.h"
 #include "virtio.h"
 #include "vm.h"
+#include "nokvm.h"
 
 #define RAM_GPA 0x10000ULL
 #define RAM_SIZE 0x4000ULL
 #define QSIZE 16
-
-/* The transport's links to KVM and the firmware tables: no KVM here. */
-const struct arch_devices arch_devices = { .mmio_base = 0xd0000000, .mmio_stride = 0x1000,
-					   .mmio_irq_base = 5, .mmio_slots = 4 };
-int arch_add_mmio_dev(struct vm *vm, uint64_t base, uint64_t len, unsigned irq)
-{
-	(void)vm, (void)base, (void)len, (void)irq;
-	return 0;
-}
-int vm_irqfd(struct vm *vm, unsigned gsi, int fd)
-{
-	(void)vm, (void)gsi, (void)fd;
-	return 0;
-}
-int vm_ioeventfd(struct vm *vm, uint64_t gpa, unsigned len, uint64_t datamatch, int fd)
-{
-	(void)vm, (void)gpa, (void)len, (void)datamatch, (void)fd;
-	return 0;
-}
 
 static struct vm vm;
 static struct virtio_dev *dev;
