@@ -85,7 +85,8 @@ core-$(CONFIG_VIRTIO_RNG) += devices/virtio/rng.c
 p9-srcs := $(addprefix devices/9p/,wire.c fid.c path.c server.c file.c attr.c dir.c xattr.c \
 	snap.c)
 core-$(CONFIG_VIRTIO_9P) += devices/virtio/9p.c $(p9-srcs)
-core-$(CONFIG_VIRTIO_NET) += devices/virtio/net.c devices/virtio/net-user.c
+core-$(CONFIG_VIRTIO_NET) += devices/virtio/net.c devices/virtio/net-options.c \
+	devices/virtio/net-user.c
 core-$(CONFIG_CONTROL) += devices/control.c
 
 ifeq ($(CONFIG_HOST_DECOMPRESS),y)
@@ -133,8 +134,9 @@ $(B)/fuzz/fuzz_virtqueue: tests/fuzz/fuzz_virtqueue.c devices/virtio/queue.c vmm
 
 # virtio-net's rx/tx paths on a vlan socket, with the transport and stubs for KVM.
 $(B)/fuzz/fuzz_virtio_net: tests/fuzz/fuzz_virtio_net.c tests/fuzz/nokvm.h devices/virtio/queue.c vmm/snapshot-format.c \
-		devices/virtio/mmio.c devices/virtio/net.c devices/virtio/net-user.c vmm/memory.c \
-		vmm/log.c vmm/bus.c vmm/eventloop.c $(GEN)/config/auto.conf
+		devices/virtio/mmio.c devices/virtio/net.c devices/virtio/net-options.c \
+		devices/virtio/net-user.c vmm/memory.c vmm/log.c vmm/bus.c vmm/eventloop.c \
+		$(GEN)/config/auto.conf
 	@mkdir -p $(dir $@)
 	@echo "  FUZZ    $@"
 	$(Q)$(FUZZ_CC) $(shell pkg-config --cflags slirp) -o $@ $(filter %.c,$^) \

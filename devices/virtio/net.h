@@ -1,6 +1,7 @@
-/* net.h - private to the virtio-net device (net.c) and its user-network
- * backend (net-user.c). Everything here runs on the event-loop thread with
- * the device lock (d->lock) held, except where a comment says otherwise.
+/* net.h - private to the virtio-net device (net.c), its user-network
+ * backend (net-user.c) and its options (net-options.c). Everything here
+ * runs on the event-loop thread with the device lock (d->lock) held, except
+ * where a comment says otherwise.
  */
 #ifndef NET_H
 #define NET_H
@@ -8,15 +9,68 @@
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#include "virtio.h"
 
 struct eventloop;
-struct net;
 struct net_user;
 
 /* Frame sizes without the virtio header: an Ethernet header at least, at
  * most a 1500-byte payload with an 802.1Q tag (no GSO is offered). */
 #define NET_MIN_FRAME 14
 #define NET_MAX_FRAME 1518
+
+/* --- the device (net.c); net-options.c reads dev and st at exit ---------- */
+
+enum { RXQ = 0, TXQ = 1 };
+
+#define NET_BACKLOG 256   /* frames waiting for receive buffers */
+#define NET_RX_CHAINS 64  /* receive buffers one frame may span */
+#define NET_TX_BURST 256  /* frames sent before other fds get a turn */
+
+/* 5.1.4: configuration space. */
+struct net_config {
+	uint8_t mac[6];
+	uint16_t status, max_virtqueue_pairs;
+} __attribute__((packed));
+
+struct rx_slot {
+	uint16_t len;
+	bool csum_ok;
+	uint8_t data[NET_MAX_FRAME];
+};
+
+struct net_stats {
+	unsigned long long tx_frames, tx_bytes, tx_dropped, rx_frames, rx_bytes, rx_dropped;
+};
+
+struct net {
+	struct virtio_dev *dev;
+	struct eventloop *el;
+	struct net_user *user;  /* the user backend, or */
+	int fd;                 /* the vlan socket (else -1) */
+	bool seqpacket;         /* an empty message is EOF */
+	bool link_gone;         /* the vlan peer went away */
+	uint32_t watching;      /* epoll events on fd */
+	struct net_config cfg;
+	/* receive: the backlog ring and the chains held for the next frame */
+	struct rx_slot *backlog;
+	unsigned bl_head, bl_count;
+	struct vq_chain rxc[NET_RX_CHAINS];
+	unsigned held;
+	size_t held_len;
+	unsigned rx_gen;        /* the receive queue's generation when held */
+	bool rx_used, tx_used;  /* interrupts owed */
+	/* transmit: a frame the backend could not take yet */
+	bool tx_pending;
+	size_t tx_len;
+	struct vq_chain txc;
+	uint8_t txbuf[NET_MAX_FRAME];
+	uint8_t rxbuf[NET_MAX_FRAME + 1];
+	bool warned_rx, warned_tx, warned_send;
+	struct net_stats st;
+};
 
 /* One host-to-guest port forward (hostfwd=[tcp|udp]:[HOST]:PORT-[GUEST]:PORT). */
 struct net_fwd {
