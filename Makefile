@@ -80,7 +80,7 @@ core-$(CONFIG_PVPANIC) += devices/pvpanic.c
 core-$(CONFIG_VIRTIO_MMIO) += devices/virtio/queue.c devices/virtio/mmio.c \
 	devices/virtio/snapshot.c
 core-$(CONFIG_VIRTIO_CONSOLE) += devices/virtio/console.c
-core-$(CONFIG_VIRTIO_BLK) += devices/virtio/blk.c
+core-$(CONFIG_VIRTIO_BLK) += devices/virtio/blk.c devices/virtio/blk-cow.c
 core-$(CONFIG_VIRTIO_RNG) += devices/virtio/rng.c
 p9-srcs := $(addprefix devices/9p/,wire.c fid.c path.c server.c file.c attr.c dir.c xattr.c \
 	snap.c)
