@@ -99,16 +99,21 @@ int arch_add_mmio_dev(struct vm *vm, uint64_t base, uint64_t len, unsigned irq)
 }
 
 /* A triple fault resets a PC. Said aloud with where the guest was, as a
- * guest that asks for a reset never does this. */
+ * guest that asks for a reset never does this. On AMD, KVM resets the vCPU
+ * before it reports the shutdown (the VMCB is undefined after one), so
+ * registers in their reset state say nothing of where the guest was. */
 static int triple_fault(struct vcpu *v)
 {
 	struct kvm_regs r;
 	struct kvm_sregs s;
-	if (ioctl(v->fd, KVM_GET_REGS, &r) == 0 && ioctl(v->fd, KVM_GET_SREGS, &s) == 0)
+	if (ioctl(v->fd, KVM_GET_REGS, &r) < 0 || ioctl(v->fd, KVM_GET_SREGS, &s) < 0)
+		log_warn("vcpu %d: triple fault; resetting the guest", v->id);
+	else if (r.rip == 0xfff0 && s.cs.base == 0xffff0000 && !s.cr3)
+		log_warn("vcpu %d: triple fault (where is unknown: the vCPU was already reset, "
+			 "as KVM does on AMD); resetting the guest", v->id);
+	else
 		log_warn("vcpu %d: triple fault (rip %#llx rsp %#llx cr0 %#llx cr3 %#llx "
 			 "cr4 %#llx); resetting the guest", v->id, r.rip, r.rsp, s.cr0, s.cr3, s.cr4);
-	else
-		log_warn("vcpu %d: triple fault; resetting the guest", v->id);
 	vm_request_exit(v->vm, VM_EXIT_REBOOT, "triple fault");
 	return 1;
 }
