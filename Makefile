@@ -70,8 +70,8 @@ core-y := vmm/image.c vmm/kvm.c vmm/memory.c vmm/vcpu.c vmm/bus.c vmm/eventloop.
 	  vmm/options.c vmm/sandbox.c vmm/snapshot.c vmm/snapshot-format.c
 core-$(CONFIG_SECCOMP) += vmm/seccomp.c
 arch-x86_64 := vmm/x86_64/layout.c vmm/x86_64/boot.c vmm/x86_64/bzimage.c \
-	  vmm/x86_64/elf.c vmm/x86_64/cpu.c vmm/x86_64/acpi.c vmm/x86_64/power.c \
-	  vmm/x86_64/snapshot.c
+	  vmm/x86_64/elf.c vmm/x86_64/cpu.c vmm/x86_64/acpi.c vmm/x86_64/acpi-dsdt.c \
+	  vmm/x86_64/power.c vmm/x86_64/snapshot.c
 arch-aarch64 := vmm/aarch64/layout.c vmm/aarch64/boot.c vmm/aarch64/fdt.c vmm/aarch64/cpu.c \
 	  vmm/aarch64/snapshot.c
 core-y += $(arch-$(ARCH))

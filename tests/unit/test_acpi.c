@@ -1,4 +1,4 @@
-/* test_acpi.c - unit tests for the x86 ACPI tables (vmm/x86_64/acpi.c).
+/* test_acpi.c - unit tests for the x86 ACPI tables (vmm/x86_64/acpi*.c).
  *
  * The tables are checked twice: field by field here, against offsets taken
  * from the ACPI 6.4 spec rather than from acpi.c, and by iasl, which must

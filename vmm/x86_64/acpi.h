@@ -9,6 +9,7 @@
 #ifndef X86_ACPI_H
 #define X86_ACPI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -51,5 +52,53 @@ struct acpi_config {
  * Returns the number of bytes used, or -ENOSPC when size is too small,
  * -EINVAL for a bad config (ncpus < 1 or > 255, ndevs < 0). */
 ssize_t acpi_build(const struct acpi_config *cfg, void *buf, size_t size, uint64_t gpa);
+
+/* --- private to acpi.c and acpi-dsdt.c: the table builder ------------------ */
+
+/* Device names are "V" and three hex digits. */
+#define MAX_DEVS 4096
+
+/* Writes that do not fit are dropped and remembered, so one pass both fills
+ * the buffer and finds out whether it was large enough. */
+struct out {
+	uint8_t *p;
+	size_t size, off;
+	bool full;
+};
+
+/* acpi.c: append n bytes, or v as n little-endian bytes, to o. */
+void out_put(struct out *o, const void *src, size_t n);
+void out_le(struct out *o, uint64_t v, size_t n);
+void out_u8(struct out *o, uint8_t v);
+void out_u16(struct out *o, uint16_t v);
+void out_u32(struct out *o, uint32_t v);
+
+/* acpi.c: the byte that makes n bytes starting at p sum to zero (mod 256). */
+uint8_t checksum(const void *p, size_t n);
+
+/* ACPI 6.4 5.2.6: System Description Table Header. */
+struct sdt_hdr {
+	char sig[4];
+	uint32_t len;
+	uint8_t rev;
+	uint8_t csum;
+	char oem_id[6];
+	char oem_table_id[8];
+	uint32_t oem_rev;
+	char creator_id[4];
+	uint32_t creator_rev;
+} __attribute__((packed));
+
+/* acpi.c: fill a header with microvm's OEM and creator ids; once the table
+ * from start to o->off is written, patch its Length and Checksum. */
+void sdt_hdr_init(struct sdt_hdr *h, const char *sig, uint8_t rev);
+void sdt_end(struct out *o, size_t start);
+
+/* acpi-dsdt.c: append the DSDT for cfg (devices, vmgenid and GED, \_S5). */
+void build_dsdt(struct out *o, const struct acpi_config *cfg);
+
+/* acpi-dsdt.c: whether d's _HID is well formed and its resources fit the
+ * descriptors' fields. */
+bool dev_valid(const struct acpi_dev *d);
 
 #endif
