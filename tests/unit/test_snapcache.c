@@ -174,6 +174,17 @@ static void replace(const char *p)
 	free(tmp);
 }
 
+/* p spelled another way: "DIR/./BASE", into a static buffer. */
+static char *respell(const char *p)
+{
+	static char out[2][4096];
+	static int k;
+	char *o = out[k++ % 2];
+	const char *slash = strrchr(p, '/');
+	snprintf(o, sizeof(out[0]), "%.*s/.%s", (int)(slash - p), p, slash);
+	return o;
+}
+
 static void test_key_inputs(void **state)
 {
 	(void)state;
@@ -213,6 +224,9 @@ static void test_key_inputs(void **state)
 	CHANGES("a start_script instead", f.n[0].start_script = f.initrd);
 	KEEPS("the run directory", (f.d.run_dir = (char *)"/run/b", f.m[0].state_dir = (char *)"/b"));
 	KEEPS("the test's other node's memory", f.n[1].memory = 64);
+	KEEPS("the kernel and a disk spelled another way (one file, one key)",
+	      (f.n[0].kernel = respell(f.kernel), f.disk.path = respell(f.image)));
+	KEEPS("a share's path spelled another way", f.share.path = respell(f.sharedir));
 	char *inside = path("share/new-file");
 	KEEPS("a file added to a share", write_path(inside, 10));
 	free(inside);
