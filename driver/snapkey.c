@@ -11,29 +11,28 @@
 #include "loader.h"
 #include "snapcache.h"
 
-/* "PATH size=S mtime=T ino=I": a file's identity without reading it, by
- * its real path, so that two spellings of one file (a test's relative
- * "../build/x", another's absolute path) make one key. */
+/* path's real path (malloc'd), or a copy of path when it has none: two
+ * spellings of one file (a test's relative "../build/x", another's absolute
+ * path) make one key. */
+static char *real_path(const char *path)
+{
+	char *real = realpath(path, NULL);
+	return real ? real : strdup(path);
+}
+
+/* "REALPATH size=S mtime=T ino=I": a file's identity without reading it. */
 static void ident(struct buf *b, const char *what, const char *path)
 {
 	struct stat st;
-	char *real = path ? realpath(path, NULL) : NULL;
+	char *real = path ? real_path(path) : NULL;
 	if (!path)
 		buf_printf(b, "%s none\n", what);
-	else if (!real || stat(real, &st) < 0)
-		buf_printf(b, "%s %s missing\n", what, path);
+	else if (stat(real, &st) < 0)
+		buf_printf(b, "%s %s missing\n", what, real);
 	else
 		buf_printf(b, "%s %s size=%lld mtime=%lld.%09ld ino=%llu\n", what, real,
 			   (long long)st.st_size, (long long)st.st_mtim.tv_sec,
 			   st.st_mtim.tv_nsec, (unsigned long long)st.st_ino);
-	free(real);
-}
-
-/* A share's directory by its real path, as for files. */
-static void share_path(struct buf *b, const char *path)
-{
-	char *real = realpath(path, NULL);
-	buf_adds(b, real ? real : path);
 	free(real);
 }
 
@@ -95,9 +94,10 @@ void snap_inputs(const struct machine *m, struct buf *b)
 	}
 	/* Shares by tag, path and mode: their contents are read live. */
 	for (size_t i = 0; i < c->nshares; i++) {
-		buf_printf(b, "share tag=%s path=", c->shares[i].tag);
-		share_path(b, c->shares[i].path);
-		buf_printf(b, " mode=%s\n", c->shares[i].readonly ? "ro" : "rw");
+		char *real = real_path(c->shares[i].path);
+		buf_printf(b, "share tag=%s path=%s mode=%s\n", c->shares[i].tag, real,
+			   c->shares[i].readonly ? "ro" : "rw");
+		free(real);
 	}
 	if (m->d->has_share || c->start_script)
 		buf_adds(b, "share tag=xchg\nshare tag=shared\n");
