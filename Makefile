@@ -272,26 +272,63 @@ deps-check:
 
 # Every retry the harness or a suite makes is recorded here, and more than one
 # in a pass fails it (tests/harness/retry-gate).
+#
+# A pass builds everything first, then runs two chains side by side (make -j2):
+# the real guests, one harness run after another (check-guests), and the
+# host-side checks (check-host: the systemd image, the driver on its fake
+# microvm, nix, the fuzzers, the arm64 cross build and its unit tests). The
+# emulated outer VM keeps about one of the host's two cores busy (its nested
+# guest runs on one vCPU most of the time), so the host side used to wait for
+# a core that was idle. Each host step's output goes to $(B)/check-host/ and is
+# printed in one piece when the step ends.
+arm-quick := $(if $(filter x86_64,$(ARCH)),$(if $(SANITIZE),,y))
 check: export MICROVM_RETRY_LOG := $(abspath $(B))/retries.log
 check: deps-check
 	$(Q)mkdir -p $(B) && : >$(B)/retries.log
-	$(Q)$(MAKE) --no-print-directory microvm unit tinyguests $(B)/tests/vlanswitch \
-		$(if $(filter y,$(CONFIG_DRIVER)),microvmtest $(fuzz-bin))
+	$(Q)$(if $(arm-quick),scripts/deps aarch64,:)
+	$(Q)$(MAKE) -j2 --no-print-directory microvm $(unit-bins) tinyguests $(B)/tests/vlanswitch \
+		$(if $(filter y,$(CONFIG_DRIVER)),microvmtest $(fuzz-bin)) $(virtio-fuzz) $(p9-fuzz)
+	$(Q)$(MAKE) --no-print-directory unit
+	$(Q)$(MAKE) -j2 --no-print-directory check-guests check-host
+	$(Q)$(if $(SANITIZE),echo "check: no aarch64 in this pass: its build has no sanitizers (ASan does not \
+		run under qemu-user); the plain pass runs it",:)
+	$(Q)tests/harness/retry-gate $(B)/retries.log
+
+# The guest chain: each step waits for the one before, and the systemd suite
+# and the arm64 guest for the host step that builds what they boot.
+check-guests: check-guest-arm
+check-guest-tiny:
 	$(Q)tests/tinyguest/run $(B)/microvm $(B)/tinyguest
-	$(Q)$(or $(driver-check),:)
-	$(Q)$(if $(driver-check),tests/nix/run $(B),:)
-	$(Q)$(if $(virtio-fuzz),$(MAKE) --no-print-directory $(virtio-fuzz) && \
-		for f in $(virtio-fuzz); do tests/fuzz/run $$f $(CHECK_FUZZ_SECS) || exit 1; done,:)
-	$(Q)$(if $(p9-fuzz),$(MAKE) --no-print-directory $(p9-fuzz) && \
-		tests/fuzz/run $(p9-fuzz) $(CHECK_FUZZ_SECS),:)
+check-guest-integration: check-guest-tiny
 	$(Q)ARCH=$(ARCH) B=$(B) tests/run-integration
 	$(Q)$(if $(and $(DRIVER_REAL),$(driver-check)),tests/driver/real-tiny $(B) build/guest/tiny && \
 		tests/driver/real-tiny-net $(B) build/guest/tiny,:)
+check-guest-systemd: check-guest-integration check-host-image
 	$(Q)$(if $(driver-check),tests/guest/build-systemd && tests/driver/systemd/run $(B),:)
-	$(Q)$(if $(filter x86_64,$(ARCH)),$(if $(SANITIZE),echo "skip aarch64: its build has no sanitizers (ASan does \
-		not run under qemu-user); the plain pass runs the same",\
-		$(MAKE) --no-print-directory check-aarch64-quick),:)
-	$(Q)tests/harness/retry-gate $(B)/retries.log
+check-guest-arm: check-guest-systemd check-host-arm
+	$(Q)$(if $(arm-quick),B=build/aarch64 tests/run-aarch64 quick,:)
+
+# host-step NAME,COMMAND: one host-side step, its output kept and printed whole.
+define host-step
+	@mkdir -p $(B)/check-host
+	$(Q)s=$$(date +%s); if ( $(2) ) >$(B)/check-host/$(1).log 2>&1; then st=passed; else st=FAILED; fi; \
+	{ echo "== host side, beside the guests: $(1) $$st in $$(($$(date +%s) - s)) s"; \
+	  cat $(B)/check-host/$(1).log; } && [ $$st = passed ]
+endef
+
+# The host chain, one step after another; the systemd image comes first
+# because the guest chain needs it soonest.
+check-host: check-host-arm
+check-host-image:
+	$(if $(driver-check),$(call host-step,systemd-image,tests/guest/build-systemd))
+check-host-driver: check-host-image
+	$(if $(driver-check),$(call host-step,driver,$(driver-check) && tests/nix/run $(B)))
+check-host-fuzz: check-host-driver
+	$(if $(virtio-fuzz)$(p9-fuzz),$(call host-step,fuzz,set -e; \
+		for f in $(virtio-fuzz) $(p9-fuzz); do tests/fuzz/run $$f $(CHECK_FUZZ_SECS); done))
+check-host-arm: check-host-fuzz
+	$(if $(arm-quick),$(call host-step,aarch64-build-and-unit,\
+		$(MAKE) --no-print-directory ARCH=aarch64 SANITIZE= microvm microvmtest unit))
 
 # The systemd suite's extended tier (tests/driver/systemd/run: the cases
 # make check leaves out to stay within 25 minutes), with its own retry gate.
@@ -327,5 +364,7 @@ install: microvm $(if $(filter y,$(CONFIG_DRIVER)),microvmtest)
 clean:
 	rm -rf build
 
-.PHONY: all defconfig menuconfig microvm microvmtest unit tinyguests bench check check-extended nix-check deps-check demo install clean check-aarch64 check-aarch64-quick fuzz
+.PHONY: all defconfig menuconfig microvm microvmtest unit tinyguests bench check check-extended \
+	check-guests check-guest-tiny check-guest-integration check-guest-systemd check-guest-arm \
+	check-host check-host-image check-host-driver check-host-fuzz check-host-arm nix-check deps-check demo install clean check-aarch64 check-aarch64-quick fuzz
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
